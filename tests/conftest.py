@@ -1,0 +1,40 @@
+import os
+os.environ.setdefault('CSA_PROGRESS', 'off')
+from pathlib import Path
+import numpy as np
+import pytest
+import torch
+from csa_nb import data as D, experiments as E
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_MIRROR = os.environ.get('CSA_DATA_MIRROR')  # before any test changes it
+TOY_COUNTS = [120, 60, 30, 12]
+
+def make_toy(imb_factor=0.01, **kw):
+    """A tiny 4-class long-tailed image set the tests make themselves: each class is a bright 8x8
+    square in its own corner of a 28x28 image, plus noise. Learnable in one epoch."""
+    g = torch.Generator().manual_seed(123)
+    def draw(counts):
+        y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
+        x = (torch.rand(len(y), 1, 28, 28, generator=g) * 60).to(torch.uint8)
+        for k, (r, c) in enumerate([(2, 2), (2, 18), (18, 2), (18, 18)]):
+            x[y == k, :, r:r + 8, c:c + 8] += 180
+        return x, y.long()
+    x, y = draw(TOY_COUNTS); tx, ty = draw([50] * 4)
+    return D.LTData('toy-lt', x, y, tx, ty, 4, list(TOY_COUNTS), {'many': (0, 1), 'medium': (1, 3), 'few': (3, 4)},
+                    source='made by the tests', info={'imb_factor': imb_factor})
+
+@pytest.fixture
+def toy(monkeypatch):
+    "Register the toy dataset (and a 2-epoch protocol for it) for the duration of one test."
+    monkeypatch.setitem(D.DATASETS, 'toy-lt', make_toy)
+    monkeypatch.setitem(E.PROTOCOLS, 'toy-lt', dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05))
+    return make_toy()
+
+@pytest.fixture
+def tmp_env(tmp_path, monkeypatch):
+    "Fresh CSA_DATA / CSA_OUTPUTS in a temporary folder, no mirror."
+    monkeypatch.setenv('CSA_DATA', str(tmp_path / 'data'))
+    monkeypatch.setenv('CSA_OUTPUTS', str(tmp_path / 'outputs'))
+    monkeypatch.delenv('CSA_DATA_MIRROR', raising=False)
+    return tmp_path

@@ -1,0 +1,75 @@
+"Run specs, the result store, resuming killed runs, cRT reusing CE."
+import json
+import numpy as np
+import pytest
+import torch
+from csa_nb.experiments import RunSpec, ResultStore, run_experiment, table1_frame, PAPER_TABLE1, reference
+
+@pytest.mark.parametrize('field,value,msg', [
+    ('dataset', 'svhn-lt', 'valid choices: cmnist-lt, fashion-lt, mnist-lt'),
+    ('method', 'focal', 'valid choices: ce, crt, cb-rs'),
+    ('imb_factor', 0.0, r'\(0, 1\]'), ('imb_factor', 1.5, r'\(0, 1\]'),
+    ('epochs', -3, 'non-negative'), ('seed', -1, 'non-negative'), ('profile', 'tpu', 'valid choices: smoke, cpu, paper'),
+    ('arch', 'vgg', 'valid choices: lenet2')])
+def test_bad_specs_are_rejected_with_the_choices(field, value, msg):
+    with pytest.raises(ValueError, match=msg): RunSpec(**{'dataset': 'mnist-lt', 'method': 'ce', field: value})
+
+def test_spec_identity_and_name():
+    a = RunSpec.for_profile('mnist-lt', 'ce', 'cpu'); b = RunSpec.for_profile('mnist-lt', 'ce', 'paper')
+    assert a.name == b.name and a.name.startswith('mnist-lt-ce-s0-') and len(a.hash) == 10
+    assert RunSpec.for_profile('mnist-lt', 'ce', seed=1).name != a.name
+    assert RunSpec.for_profile('mnist-lt', 'ce', imb_factor=0.02).name != a.name
+    assert RunSpec.for_profile('mnist-lt', 'ce', 'smoke').epochs == 1
+    assert RunSpec('mnist-lt', 'ce', crt_epochs=9).crt_epochs == 0     # no stage 2 in a ce run
+
+def test_toy_run_writes_a_complete_result(toy, tmp_path):
+    store = ResultStore(tmp_path)
+    spec = RunSpec.for_profile('toy-lt', 'ce', 'cpu')
+    r = run_experiment(spec, store)
+    on_disk = json.loads(store.result_path(spec).read_text())
+    assert on_disk == r
+    assert set(r['metrics']) >= {'all', 'many', 'medium', 'few', 'top5', 'per_class'} and len(r['metrics']['per_class']) == 4
+    assert r['metrics']['all'] > 40 and r['spec']['epochs'] == 2 and len(r['history']['stage1']) == 2
+    assert r['dataset']['counts'] == [120, 60, 30, 12] and r['wall_seconds'] > 0 and r['device'].startswith('cpu')
+    assert {'git_commit', 'torch', 'device', 'date'} <= set(r['provenance'])
+    with np.load(store.run_dir(spec) / 'features.npz') as z: assert z['train'].shape == (222, 2) and z['test'].shape == (200, 2)
+    assert not list(store.run_dir(spec).glob('*.ckpt'))
+
+def test_killed_run_leaves_no_result_and_resumes(toy, tmp_path):
+    spec = RunSpec.for_profile('toy-lt', 'cb-rs', 'cpu')
+    store = ResultStore(tmp_path / 'a')
+    def kill(epoch, rec):
+        if epoch == 0: raise KeyboardInterrupt('killed')
+    with pytest.raises(KeyboardInterrupt): run_experiment(spec, store, on_epoch_end=kill)
+    assert not store.has(spec) and (store.run_dir(spec) / 'stage1.ckpt').exists()
+    assert not list(store.run_dir(spec).glob('.*.tmp'))
+    resumed = run_experiment(spec, store)
+    fresh = run_experiment(spec, ResultStore(tmp_path / 'b'))
+    assert store.has(spec) and resumed['metrics'] == fresh['metrics']
+    assert [h['loss'] for h in resumed['history']['stage1']] == [h['loss'] for h in fresh['history']['stage1']]
+
+def test_crt_reuses_the_finished_ce_run(toy, tmp_path):
+    store = ResultStore(tmp_path)
+    ce = run_experiment(RunSpec.for_profile('toy-lt', 'ce', 'cpu'), store)
+    crt = run_experiment(RunSpec.for_profile('toy-lt', 'crt', 'cpu'), store)
+    assert crt['stage1_from'].startswith('reused from run toy-lt-ce-s0-')
+    assert crt['stage1_metrics'] == ce['metrics'] and len(crt['history']['crt']) == 2
+    alone = run_experiment(RunSpec.for_profile('toy-lt', 'crt', 'cpu'), ResultStore(tmp_path / 'alone'))
+    assert alone['stage1_from'] == 'trained in this run' and alone['metrics'] == crt['metrics']
+
+def test_finished_run_is_not_redone(toy, tmp_path):
+    store = ResultStore(tmp_path); spec = RunSpec.for_profile('toy-lt', 'ce', 'cpu')
+    run_experiment(spec, store)
+    def boom(*a): raise AssertionError('trained again')
+    assert run_experiment(spec, store, on_epoch_end=boom)['name'] == spec.name
+
+def test_paper_numbers_and_table(toy, tmp_path):
+    assert PAPER_TABLE1['mnist-lt']['cb-rs'] == (90.8, 98.7, 94.4, 77.7)
+    assert reference('cmnist-lt', 'crt')[0][0] == 52.19 and reference('toy-lt', 'ce') == (None, '')
+    store = ResultStore(tmp_path)
+    specs = [RunSpec.for_profile('toy-lt', 'ce', 'cpu', seed=s) for s in (0, 1)]
+    for s in specs: run_experiment(s, store)
+    df = table1_frame(specs, store)
+    a = df[df.metric == 'all'].iloc[0]
+    vals = [store.load(s)['metrics']['all'] for s in specs]
+    assert a.n_seeds == 2 and abs(a.ours_mean - np.mean(vals)) < 0.01 and abs(a.ours_seed0 - vals[0]) < 0.01
