@@ -40,7 +40,7 @@ pytest: install
 	CSA_PROGRESS=off $(BIN)/python -m pytest -q tests
 
 smoke: install
-	rm -rf $(SMOKE_OUT)
+	rm -rf $(SMOKE_OUT) && mkdir -p $(SMOKE_OUT)
 	$(BIN)/papermill run_all.ipynb $(SMOKE_OUT)/run_all.ipynb -p profile smoke -p out $(SMOKE_OUT) --log-output
 	$(BIN)/python tools/check_outputs.py $(SMOKE_OUT) --profile smoke
 
