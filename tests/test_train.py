@@ -61,4 +61,4 @@ def test_interrupted_fit_resumes_to_the_same_model(toy, tmp_path):
 
 def test_methods_by_name():
     assert get_method('crt').stage2 and get_method('ce').sampler == 'uniform'
-    with pytest.raises(ValueError, match='valid choices: ce, crt, cb-rs'): get_method('ldam')
+    with pytest.raises(ValueError, match='valid choices: ce, crt, cb-rs, rs-gamma, csa, csa-mixup'): get_method('ldam')
