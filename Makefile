@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 PROFILE ?=
+# an image-folder copy of CIFAR-10 (folder or archive) to use instead of torchvision's download, e.g. a mirror's cifar10-jpeg.tar.gz
+CIFAR10_IMAGES ?=
 SMOKE_OUT := build/smoke
 
 .PHONY: install reproduce test check-sync nbtest pytest smoke export bench clean
@@ -24,7 +26,7 @@ $(STAMP): settings.ini setup.py
 ## The main job: every table and figure, for the profile that suits this hardware (PROFILE=smoke|cpu|paper to choose)
 reproduce: install
 	@mkdir -p outputs/notebooks
-	$(BIN)/papermill run_all.ipynb outputs/notebooks/run_all.ipynb $(if $(PROFILE),-p profile $(PROFILE),) --log-output
+	$(BIN)/papermill run_all.ipynb outputs/notebooks/run_all.ipynb $(if $(PROFILE),-p profile $(PROFILE),) $(if $(CIFAR10_IMAGES),-p cifar10_images $(CIFAR10_IMAGES),) --log-output
 	@echo "Report: outputs/REPORT.md"
 
 ## Everything CI checks
@@ -41,8 +43,8 @@ pytest: install
 
 smoke: install
 	rm -rf $(SMOKE_OUT) && mkdir -p $(SMOKE_OUT)
-	$(BIN)/papermill run_all.ipynb $(SMOKE_OUT)/run_all.ipynb -p profile smoke -p out $(SMOKE_OUT) --log-output
-	$(BIN)/python tools/check_outputs.py $(SMOKE_OUT) --profile smoke
+	$(BIN)/papermill run_all.ipynb $(SMOKE_OUT)/run_all.ipynb -p profile smoke -p out $(SMOKE_OUT) $(if $(CIFAR10_IMAGES),-p cifar10_images $(CIFAR10_IMAGES),) --log-output
+	$(BIN)/python tools/check_outputs.py $(SMOKE_OUT) --profile smoke $(if $(CIFAR10_IMAGES),--cifar10-images $(CIFAR10_IMAGES),)
 
 ## After editing notebooks: clean them, export the library, regenerate README.md
 export: install

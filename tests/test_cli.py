@@ -22,13 +22,17 @@ def test_bad_train_arguments_exit_2_with_choices(args, msg, tmp_path):
 
 def test_reproduce_rejects_unknown_target():
     r = run('reproduce', '--only', 'table7')
-    assert r.returncode == 2 and 'valid choices: table1, fig2, fig4' in r.stderr
+    assert r.returncode == 2 and 'valid choices: table1, fig2, fig4, table2' in r.stderr
 
 def test_missing_data_offline_exits_3_naming_file(tmp_path):
     (tmp_path / 'm').mkdir()
     env = {**os.environ, 'CSA_DATA': str(tmp_path / 'd'), 'CSA_DATA_MIRROR': str(tmp_path / 'm')}
     r = run('train', '--dataset', 'fashion-lt', '--method', 'ce', '--out', str(tmp_path / 'o'), env=env)
     assert r.returncode == 3 and 'FashionMNIST/raw/train-images-idx3-ubyte.gz' in r.stderr and 'CSA_DATA_MIRROR' in r.stderr
+
+def test_images_only_for_cifar(tmp_path):
+    r = run('train', '--dataset', 'mnist-lt', '--method', 'ce', '--images', str(tmp_path), '--out', str(tmp_path))
+    assert r.returncode == 2 and 'valid choices: cifar10-lt, cifar100-lt' in r.stderr
 
 def test_train_prints_result_json(tmp_path):
     r = run('train', '--dataset', 'mnist-lt', '--method', 'cb-rs', '--epochs', '1', '--out', str(tmp_path))
