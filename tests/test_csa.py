@@ -66,3 +66,43 @@ def test_device_augmentation():
     assert torch.equal(random_crop_flip(x, torch.Generator().manual_seed(0)), y)
     n = normalize(x, (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
     assert n.dtype == torch.float32 and torch.allclose(n[:, 0], (x[:, 0].float() / 255 - 0.4914) / 0.2023)
+
+def _toy_lt():
+    from csa_nb.data import LTData
+    g = torch.Generator().manual_seed(0)
+    def draw(counts):
+        y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
+        x = (torch.rand(len(y), 3, 32, 32, generator=g) * 80).to(torch.uint8)
+        for i in range(len(y)): x[i, int(y[i]) % 3, 8:24, 8:24] = 250
+        return x, y
+    (x, y), (tx, ty) = draw([24, 12, 6]), draw([6, 6, 6])
+    return LTData('toy', x, y, tx, ty, 3, [24, 12, 6], {'many': (0, 1), 'medium': (1, 2), 'few': (2, 3)})
+
+def test_csa_mixup_step_runs_and_learns():
+    torch.manual_seed(0)
+    net = CSANet(ResNet32(3, blocks=1), 4); opt = torch.optim.SGD(net.parameters(), lr=0.05)
+    x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 4
+    bank = ContextBank(capacity=8, threshold=0.0); g = torch.Generator().manual_seed(1)
+    first = csa_step(net, opt, x, y, x, y, bank, epoch=1, start_epoch=0, generator=g, mixup_alpha=1.0)
+    for _ in range(5): last = csa_step(net, opt, x, y, x, y, bank, epoch=1, start_epoch=0, generator=g, mixup_alpha=1.0)
+    assert first['loss2'] is not None and last['loss2'] < first['loss2']
+
+def test_interrupted_csa_run_resumes_to_the_same_result(tmp_path):
+    from csa_nb.csa import fit_csa, evaluate_heads
+    data = _toy_lt(); prep = lambda xb, g=None: random_crop_flip(xb, g).float() / 255
+    def train(ckpt=None, stop_after=None):
+        torch.manual_seed(0); net = CSANet(ResNet32(3, blocks=1), 3)
+        def stop(e, rec):
+            if e == stop_after: raise KeyboardInterrupt
+        try:
+            h = fit_csa(net, data, epochs=3, lr_fn=lambda e: 0.05, batch_size=8, prepare=prep, start_epoch=1, bank_size=8,
+                        fit_threshold=0.0, ckpt_path=ckpt, on_epoch_end=stop, evaluate=lambda m: evaluate_heads(m, data, prep))
+        except KeyboardInterrupt: h = None
+        return net, h
+    full, hf = train()
+    _, none = train(tmp_path / 'c.ckpt', stop_after=1)
+    assert none is None and (tmp_path / 'c.ckpt').exists()
+    resumed, hr = train(tmp_path / 'c.ckpt')
+    assert [r['loss'] for r in hr] == [r['loss'] for r in hf] and hr[-1]['test'] == hf[-1]['test']
+    assert hf[0]['balanced_samples'] == 0 and hf[-1]['balanced_samples'] > 0
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()): assert torch.equal(a, b)
