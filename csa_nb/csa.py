@@ -161,8 +161,9 @@ def evaluate_heads(net: CSANet, data, prepare=None, autocast_ctx=None) -> dict:
 def fit_csa(net: CSANet, data, *, epochs: int, lr_fn, batch_size: int = 128, seed: int = 0, momentum: float = 0.9,
             weight_decay: float = 2e-4, prepare=None, evaluate=None, start_epoch: int = 10, bank_size: int = 128,
             fit_threshold: float = 0.8, mixup_alpha: float | None = None, mixup_off_last: int = 3,
-            precision: Precision = Precision(), ckpt_path=None, desc: str = 'csa', on_epoch_end=None) -> list[dict]:
-    "Train `net` with context-shift augmentation on `data` (an `LTData` on the device); return the history."
+            balanced_sampler=None, precision: Precision = Precision(), ckpt_path=None, desc: str = 'csa',
+            on_epoch_end=None) -> list[dict]:
+    "Train `net` with context-shift augmentation on `data` (an `LTData` on the device); return the history.\n\n    `balanced_sampler` draws the re-sampled stream (default: class-aware with epochs of the training-set size)."
     if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
     device = data.device
     opt = torch.optim.SGD(net.parameters(), lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
@@ -170,7 +171,7 @@ def fit_csa(net: CSANet, data, *, epochs: int, lr_fn, batch_size: int = 128, see
     ac = lambda: autocast(device, precision)
     history, start = resume_checkpoint(ckpt_path, net, opt, scaler, device)
     uni = UniformSampler(data.train_y, data.num_classes)
-    bal = ClassAwareSampler(data.train_y, data.num_classes, length=len(data.train_y))
+    bal = balanced_sampler or ClassAwareSampler(data.train_y, data.num_classes, length=len(data.train_y))
     bank = ContextBank(bank_size, fit_threshold)
     for epoch in range(start, epochs):
         lr = lr_fn(epoch)

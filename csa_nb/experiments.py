@@ -13,7 +13,7 @@ from .core import (seed_everything, pick_device, pick_precision, autocast, outpu
                          atomic_torch_save, atomic_path, provenance, device_name)
 from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS
 from .models import build_model, ARCHS
-from .sampling import make_sampler
+from .sampling import make_sampler, balanced_branch_sampler
 from .metrics import summarize, predict
 from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, METHODS
 from .augment import random_crop_flip, normalize
@@ -63,7 +63,7 @@ class RunSpec:
     weight_decay: float | None = None
     schedule: str | None = None          # None: the cosine schedule of the MNIST family; 'warmup-step': the CIFAR one
     epoch_length: str | None = None      # None: class-aware epochs of (largest class x classes); 'dataset': of the training-set size
-    gamma: float | None = None           # rs-gamma only
+    gamma: float | None = None           # rs-gamma; csa methods: the balanced branch's exponent (None = 1, class-aware)
     start_epoch: int | None = None       # csa methods only
     bank_size: int | None = None
     fit_threshold: float | None = None
@@ -87,6 +87,10 @@ class RunSpec:
         if m.name == 'rs-gamma':
             if self.gamma is None or not 0.0 <= float(self.gamma) <= 1.0:
                 raise ValueError(f"method rs-gamma needs gamma in [0, 1] (0 natural, 1 balanced), got {self.gamma!r}")
+        elif m.csa and self.gamma is not None:   # the balanced branch's exponent; 1 is the class-aware default (same run)
+            if not 0.0 <= float(self.gamma) <= 1.0:
+                raise ValueError(f"gamma for {m.name} must be in [0, 1] (0 a second uniform stream, 1 class-aware), got {self.gamma!r}")
+            object.__setattr__(self, 'gamma', None if float(self.gamma) == 1.0 else float(self.gamma))
         else: object.__setattr__(self, 'gamma', None)
         if m.csa:
             if self.arch == 'lenet2': raise ValueError("csa needs a backbone with a convolutional feature map; valid choices: resnet32")
@@ -187,6 +191,7 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
         hist1 = fit_csa(net, data, epochs=spec.epochs, lr_fn=lr_schedule(spec), batch_size=spec.batch_size, seed=spec.seed,
                         prepare=train_prep, evaluate=lambda m: evaluate_heads(m, data, test_prep, ac), start_epoch=spec.start_epoch,
                         bank_size=spec.bank_size, fit_threshold=spec.fit_threshold, mixup_alpha=spec.mixup_alpha,
+                        balanced_sampler=balanced_branch_sampler(data.train_y, data.num_classes, spec.gamma, len(data.train_y)),
                         precision=precision, ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
         if not hist1: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs})")
         preds = hist1[-1]['test']

@@ -222,7 +222,8 @@ def reproduce(profile: str | None = None, only=None, out: str | Path | None = No
         log(f'[{i}/{len(plan)}] {spec.name}: running')
         if engine == 'papermill':
             execute_notebook('train', out, dict(dataset=spec.dataset, method=spec.method, seed=spec.seed, imb_factor=spec.imb_factor,
-                                                epochs=spec.epochs, profile=profile, out=str(out), device=device, images=spec.images),
+                                                epochs=spec.epochs, profile=profile, out=str(out), device=device, images=spec.images,
+                                                gamma=spec.gamma),
                              f'train-{spec.name}')
         else:
             run_experiment(spec, store, device=device)
@@ -253,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--device', default=None, help='auto, cpu or cuda')
     t.add_argument('--force', action='store_true', help='run again even if a result exists')
     t.add_argument('--images', default=None, help='CIFAR only: an image-folder copy (train/<class>/*, test/<class>/*), as a folder or an archive')
-    t.add_argument('--gamma', type=float, default=None, help='balance exponent in [0, 1] for --method rs-gamma')
+    t.add_argument('--gamma', type=float, default=None, help='balance exponent in [0, 1]: the sampler of rs-gamma, or the balanced branch of csa/csa-mixup (default 1)')
     r = sub.add_parser('reproduce', help='run the pipeline of run_all.ipynb')
     r.add_argument('--profile', default=None, help=f"one of: {', '.join(PROFILE_CHOICES)} (default: paper with a GPU, else cpu)")
     r.add_argument('--only', default=None, help=f"comma-separated targets: {', '.join(TARGETS)}")

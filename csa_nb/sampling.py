@@ -10,7 +10,8 @@ import torch
 from .core import epoch_generator
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'class_counts', 'UniformSampler', 'ClassAwareSampler', 'BalanceSampler', 'make_sampler']
+__all__ = ['SAMPLERS', 'class_counts', 'UniformSampler', 'ClassAwareSampler', 'BalanceSampler', 'make_sampler',
+           'balanced_branch_sampler']
 
 # %% ../nbs/02_sampling.ipynb #003cf10e
 def class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:
@@ -20,11 +21,11 @@ def class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:
 class UniformSampler:
     "Instance-uniform sampling: a fresh permutation of all training samples each epoch (the 'CE' stream)."
     name = 'uniform'
-    def __init__(self, labels: torch.Tensor, num_classes: int):
-        self.n = len(labels)
+    def __init__(self, labels: torch.Tensor, num_classes: int, stream: int = 1):
+        self.n, self.stream = len(labels), stream   # `stream`: a second, independent uniform stream uses another number
     def __len__(self): return self.n
     def epoch_indices(self, epoch: int, seed: int = 0) -> torch.Tensor:
-        return torch.randperm(self.n, generator=epoch_generator(seed, epoch, 1))
+        return torch.randperm(self.n, generator=epoch_generator(seed, epoch, self.stream))
 
 # %% ../nbs/02_sampling.ipynb #e8b63ea2
 class ClassAwareSampler:
@@ -83,3 +84,10 @@ def make_sampler(name: str, labels: torch.Tensor, num_classes: int, gamma: float
         if gamma is None: raise ValueError("the 'balance' sampler needs gamma in [0, 1]")
         return BalanceSampler(labels, num_classes, gamma, **kw)
     return SAMPLERS[name](labels, num_classes, **kw)
+
+# %% ../nbs/02_sampling.ipynb #26ab9e07
+def balanced_branch_sampler(labels: torch.Tensor, num_classes: int, gamma: float | None = None, length: int | None = None):
+    "The re-sampled stream of CSA for balance exponent `gamma`: None or 1 class-aware, 0 a second uniform stream, else `BalanceSampler`."
+    if gamma is None or float(gamma) == 1.0: return ClassAwareSampler(labels, num_classes, length=length)
+    if float(gamma) == 0.0: return UniformSampler(labels, num_classes, stream=6)
+    return BalanceSampler(labels, num_classes, gamma, num_samples=length)

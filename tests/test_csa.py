@@ -106,3 +106,18 @@ def test_interrupted_csa_run_resumes_to_the_same_result(tmp_path):
     assert [r['loss'] for r in hr] == [r['loss'] for r in hf] and hr[-1]['test'] == hf[-1]['test']
     assert hf[0]['balanced_samples'] == 0 and hf[-1]['balanced_samples'] > 0
     for a, b in zip(full.state_dict().values(), resumed.state_dict().values()): assert torch.equal(a, b)
+
+def test_csa_balanced_branch_follows_gamma():
+    "The re-sampled stream is what gamma says: 0 a second uniform stream, 0.5 the weighted sampler; both train the balanced head."
+    from csa_nb.csa import fit_csa
+    from csa_nb.sampling import balanced_branch_sampler, UniformSampler, BalanceSampler
+    data = _toy_lt(); prep = lambda xb, g=None: xb.float() / 255
+    seen = {}
+    for gamma, kind in [(0.0, UniformSampler), (0.5, BalanceSampler)]:
+        s = balanced_branch_sampler(data.train_y, data.num_classes, gamma, len(data.train_y)); assert isinstance(s, kind)
+        torch.manual_seed(0); net = CSANet(ResNet32(3, blocks=1), 3); before = net.head_b.weight.detach().clone()
+        h = fit_csa(net, data, epochs=2, lr_fn=lambda e: 0.05, batch_size=8, prepare=prep, start_epoch=1, bank_size=8,
+                    fit_threshold=0.0, balanced_sampler=s)
+        assert h[1]['balanced_samples'] > 0 and not torch.equal(before, net.head_b.weight)
+        seen[gamma] = h[1]['loss_balanced']
+    assert seen[0.0] != seen[0.5]
