@@ -18,12 +18,14 @@ from .metrics import summarize, predict
 from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, METHODS
 from .augment import random_crop_flip, normalize
 from .csa import CSANet, fit_csa, evaluate_heads
+from .inspect import save_artifacts, ARTIFACTS
 
 # %% auto #0
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'METRICS4', 'PAPER_TABLE1',
            'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'TABLE2_ROW', 'check_profile', 'default_profile',
-           'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment', 'reference', 'table1_frame',
-           'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown']
+           'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained',
+           'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame',
+           'table2_markdown']
 
 # %% ../nbs/08_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -199,6 +201,7 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
         extra = {'predictors': preds, 'metrics_predictor': chosen}
         final_hist = [{**r, 'test': r['test'][chosen]} for r in hist1]
         atomic_torch_save({'model': net.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
+        save_artifacts(net, data, rd, test_prep, ac, seed=spec.seed, fit_threshold=spec.fit_threshold)
         hist2 = []
     else:
         if method.stage2:
@@ -222,6 +225,7 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
         final_hist = hist2 if method.stage2 else hist1
         if not final_hist: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs}, crt_epochs={spec.crt_epochs})")
         if getattr(model.backbone, 'feat_dim', None) == 2 and not method.stage2: _save_features(model, data, rd / 'features.npz', ac)
+        if hasattr(model.backbone, 'forward_map') and not method.stage2: save_artifacts(model, data, rd, test_prep, ac, seed=spec.seed)
     result = {
         'name': spec.name, 'spec': spec.to_dict(), 'method': method.description,
         'dataset': {'name': data.name, 'source': data.source, 'counts': data.counts, 'train_size': len(data.train_y),
@@ -235,6 +239,30 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     store.save(spec, result)
     for ck in ('stage1.ckpt', 'crt.ckpt'): (rd / ck).unlink(missing_ok=True)
     return result
+
+# %% ../nbs/08_experiments.ipynb #1fb90557
+def load_trained(spec: RunSpec, store: ResultStore, device=None) -> tuple:
+    "(model in eval mode, its data) of a finished run, from the run's `model.pt`."
+    device = pick_device(device); p = store.run_dir(spec) / 'model.pt'
+    if not p.exists():
+        raise FileNotFoundError(f"{p} is missing (trained models are not committed): run {spec.name} again with force=True, "
+                                f"e.g. csa-run train --dataset {spec.dataset} --method {spec.method} --profile {spec.profile} --force")
+    data = build_dataset(spec.dataset, spec.imb_factor, device, **({'images': spec.images} if spec.images else {}))
+    model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed)
+    if get_method(spec.method).csa: model = CSANet(model.backbone, data.num_classes)
+    model.load_state_dict(torch.load(p, map_location=device)['model'])
+    return model.to(device).eval(), data
+
+def ensure_artifacts(spec: RunSpec, store: ResultStore, device=None) -> dict:
+    "Paths of the run's inspection files, written from `model.pt` first if any is missing."
+    if not store.has(spec): raise FileNotFoundError(f"run {spec.name} has not finished; run reproduce first")
+    names = ARTIFACTS if get_method(spec.method).csa else ARTIFACTS[:2]
+    paths = {n: store.run_dir(spec) / n for n in names}
+    if not all(p.exists() for p in paths.values()):
+        model, data = load_trained(spec, store, device)
+        save_artifacts(model, data, store.run_dir(spec), transforms_for(data)[1], seed=spec.seed,
+                       fit_threshold=spec.fit_threshold if spec.fit_threshold is not None else 0.8)
+    return paths
 
 # %% ../nbs/08_experiments.ipynb #8f48496c
 METRICS4 = ('all', 'many', 'medium', 'few')

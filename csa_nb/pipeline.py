@@ -14,33 +14,67 @@ from .experiments import (RunSpec, ResultStore, run_experiment, table1_frame, ta
 from .train import METHODS
 
 # %% auto #0
-__all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'TARGETS', 'ENGINES', 'BUILDERS', 'target_specs', 'parse_only', 'plan_runs',
-           'finished_specs', 'make_table1', 'make_table2', 'make_fig2', 'make_fig4', 'write_report', 'notebooks_dir',
-           'pick_engine', 'execute_notebook', 'reproduce', 'main']
+__all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'TARGETS', 'CIFAR_TARGETS', 'FIG_CIFAR', 'GAMMAS', 'FIGURE_CAPTIONS',
+           'FIGURE_ORDER', 'ENGINES', 'BUILDERS', 'rs_spec', 'csa_spec', 'target_specs', 'parse_only', 'plan_runs',
+           'finished_specs', 'make_table1', 'make_table2', 'make_fig2', 'make_fig4', 'make_fig1', 'make_fig9',
+           'make_fig3', 'make_fig10', 'make_csa_examples', 'write_report', 'notebooks_dir', 'pick_engine',
+           'execute_notebook', 'reproduce', 'main']
 
 # %% ../nbs/10_pipeline.ipynb #73184a82
 TABLE1_DATASETS = ('mnist-lt', 'fashion-lt', 'cmnist-lt')
 TABLE1_METHODS = ('ce', 'crt', 'cb-rs')
-TARGETS = ('table1', 'fig2', 'fig4', 'table2')
+TARGETS = ('table1', 'fig2', 'fig4', 'table2', 'fig1', 'fig3', 'fig9', 'fig10', 'csa_examples')
+CIFAR_TARGETS = ('table2', 'fig1', 'fig3', 'fig9', 'fig10', 'csa_examples')   # those that take `cifar10_images`
+FIG_CIFAR = {'smoke': 'cifar10-lt', 'cpu': 'cifar10-lt', 'paper': 'cifar100-lt'}   # the CIFAR set of Figures 1, 3, 9, 10
+GAMMAS = {  # the balance exponents of Figures 1 and 9, per profile and architecture
+    'smoke': {'lenet2': (0.0, 0.5, 1.0), 'resnet32': (0.0, 1.0)},
+    'cpu': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.5, 1.0)},
+    'paper': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.25, 0.5, 0.75, 1.0)},
+}
 
 def _specs(datasets, methods, profile, seeds) -> list[RunSpec]:
     return [RunSpec.for_profile(d, m, profile, seed=s) for s in seeds for d in datasets for m in methods]
 
 def _cifar_specs(profile: str, cifar10_images=None) -> list[RunSpec]:
-    "Table 2's runs: CIFAR-10-LT (ratio 100) CE, CB-RS, CSA for smoke/cpu; both CIFARs at 100/50/10 and five methods for paper."
+    "Table 2's runs: CIFAR-10-LT (ratio 100) for smoke (4 methods) and cpu (5); both CIFARs at 100/50/10 and five methods for paper."
     img = lambda d: str(Path(cifar10_images).resolve()) if (cifar10_images and d == 'cifar10-lt') else None
     if profile in ('smoke', 'cpu'):
-        return [RunSpec.for_profile('cifar10-lt', m, profile, images=img('cifar10-lt')) for m in ('ce', 'cb-rs', 'csa')]
+        methods = ('ce', 'crt', 'cb-rs', 'csa') + (('csa-mixup',) if profile == 'cpu' else ())
+        return [RunSpec.for_profile('cifar10-lt', m, profile, images=img('cifar10-lt')) for m in methods]
     return [RunSpec.for_profile(d, m, profile, imb_factor=f, images=img(d))
             for d in ('cifar10-lt', 'cifar100-lt') for f in (0.01, 0.02, 0.1) for m in ('ce', 'cb-rs', 'crt', 'csa', 'csa-mixup')]
+
+def _img(dataset: str, cifar10_images=None):
+    return str(Path(cifar10_images).resolve()) if (cifar10_images and dataset == 'cifar10-lt') else None
+
+def rs_spec(dataset: str, gamma: float, profile: str, seed: int = 0, cifar10_images=None) -> RunSpec:
+    "Re-sampling at balance exponent gamma, in the authors' convention: 0 is uniform (CE), 1 class-aware (CB-RS), else weighted."
+    method = 'ce' if gamma == 0 else 'cb-rs' if gamma == 1 else 'rs-gamma'
+    return RunSpec.for_profile(dataset, method, profile, seed=seed, gamma=gamma if method == 'rs-gamma' else None,
+                               images=_img(dataset, cifar10_images))
+
+def csa_spec(dataset: str, gamma: float, profile: str, seed: int = 0, cifar10_images=None) -> RunSpec:
+    "CSA whose balanced branch samples with exponent gamma (1: the class-aware default)."
+    return RunSpec.for_profile(dataset, 'csa', profile, seed=seed, gamma=gamma, images=_img(dataset, cifar10_images))
 
 def target_specs(target: str, profile: str, cifar10_images=None) -> list[RunSpec]:
     "The runs one target reads (`cifar10_images`: an image-folder copy of CIFAR-10 to use instead of torchvision's archive)."
     seeds = PROFILE_SEEDS[check_profile(profile)]
-    if target == 'table1': return _specs(TABLE1_DATASETS, TABLE1_METHODS, profile, seeds)
+    cif, gl, gr = FIG_CIFAR[profile], GAMMAS[profile]['lenet2'], GAMMAS[profile]['resnet32']
+    fig_models = lambda: [RunSpec.for_profile(cif, m, profile, images=_img(cif, cifar10_images)) for m in ('ce', 'cb-rs', 'csa')]
+    if target == 'table1':   # the CIFAR100-LT column needs the download and 200 epochs: paper profile only
+        extra = _specs(('cifar100-lt',), TABLE1_METHODS, profile, (0,)) if profile == 'paper' else []
+        return _specs(TABLE1_DATASETS, TABLE1_METHODS, profile, seeds) + extra
     if target == 'fig2': return _specs(('mnist-lt', 'fashion-lt'), ('ce', 'cb-rs'), profile, (0,))
     if target == 'fig4': return _specs(('mnist-lt', 'cmnist-lt'), TABLE1_METHODS, profile, seeds)
     if target == 'table2': return _cifar_specs(profile, cifar10_images)
+    if target == 'fig1':
+        return ([rs_spec('mnist-lt', g, profile, s) for s in seeds for g in gl] +
+                [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr])
+    if target == 'fig9':
+        return [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr] + [csa_spec(cif, g, profile, 0, cifar10_images) for g in gr]
+    if target in ('fig3', 'fig10'): return fig_models()
+    if target == 'csa_examples': return fig_models()[2:]
     raise ValueError(f"unknown target {target!r}; valid choices: {', '.join(TARGETS)}")
 
 def parse_only(only) -> tuple[str, ...]:
@@ -81,7 +115,9 @@ def make_table1(profile: str, out: str | Path | None = None):
     _write_table(out, 'table1', "Table 1 of the paper, reproduced: top-1 test accuracy (%) at the final epoch. Each cell: our seed-0 "
                  "run (the reference value, our difference). Reference: the paper's Table 1 for MNIST-LT and Fashion-LT; "
                  "the authors' printed notebook results for CMNIST-LT (not in the paper's Table 1). "
-                 "The paper's CIFAR100-LT and ImageNet-LT columns are not reproduced here yet.", df, table1_markdown(df))
+                 + ("The CIFAR100-LT column is the `paper` profile's (ResNet-32, 200 epochs, seed 0). " if profile == 'paper' else
+                    f"The paper's CIFAR100-LT column is planned in the `paper` profile only (CIFAR-100 download, 200 epochs on a GPU); "
+                    f"this `{profile}` table has the MNIST family. ") + "ImageNet-LT is not reproduced.", df, table1_markdown(df))
     return df
 
 def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None):
@@ -130,6 +166,105 @@ def make_fig4(profile: str, out: str | Path | None = None) -> Path:
     p = save_figure(fig, out / 'figures' / 'fig4_cmnist.png'); plt.close(fig)
     return p
 
+# %% ../nbs/10_pipeline.ipynb #d3a7f9c3
+def _data_label(store, spec) -> str:
+    src = store.load(spec)['dataset']['source']
+    return f"{spec.dataset} ({'JPEG image-folder copy' if 'image folder' in src else 'torchvision archive'})"
+
+def _gamma_runs(store, specs, gammas) -> dict:
+    "{gamma: [metrics dict per seed]} for specs listed gamma-major within each seed."
+    out = {}
+    for s, g in zip(specs, gammas): out.setdefault(float(g), []).append(store.load(s)['metrics'])
+    return out
+
+def make_fig1(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig1_balance.png`: accuracy against gamma, MNIST-LT (LeNet) vs the CIFAR set (ResNet-32)."
+    from csa_nb.plots import fig_balance, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out); finished_specs('fig1', profile, store, cifar10_images)
+    seeds, cif = PROFILE_SEEDS[profile], FIG_CIFAR[profile]
+    gl, gr = GAMMAS[profile]['lenet2'], GAMMAS[profile]['resnet32']
+    mn = _gamma_runs(store, [rs_spec('mnist-lt', g, profile, s) for s in seeds for g in gl], [g for _ in seeds for g in gl])
+    cs = [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr]
+    label = 'RS($\\gamma$): CE at 0, CB-RS at 1'
+    fig = fig_balance({'MNIST-LT, LeNet (no irrelevant context)': {label: mn},
+                       f'{_data_label(store, cs[0])}, ResNet-32, {cs[0].epochs} epochs': {label: _gamma_runs(store, cs, gr)}},
+                      suptitle=f'Re-sampling helps without irrelevant context and not with it: test accuracy against the balance exponent (profile {profile})')
+    path = save_figure(fig, out / 'figures' / 'fig1_balance.png'); plt.close(fig)
+    return path
+
+def make_fig9(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig9_csa_gamma.png`: re-sampling vs CSA (balanced head, and ensemble) at each gamma on the CIFAR set."
+    from csa_nb.plots import fig_balance, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out); finished_specs('fig9', profile, store, cifar10_images)
+    cif, gr = FIG_CIFAR[profile], GAMMAS[profile]['resnet32']
+    rs = [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr]; cs = [csa_spec(cif, g, profile, 0, cifar10_images) for g in gr]
+    head = lambda k: {float(g): [store.load(s)['predictors'][k]] for s, g in zip(cs, gr)}
+    fig = fig_balance({f'{_data_label(store, rs[0])}, ResNet-32, {rs[0].epochs} epochs, seed 0':
+                       {'RS($\\gamma$)': _gamma_runs(store, rs, gr), 'CSA($\\gamma$), balanced head': head('balanced'),
+                        'CSA($\\gamma$), ensemble of both heads': head('ensemble')}},
+                      metrics=('all', 'many', 'few'), suptitle=f'Re-sampling vs CSA at each balance exponent (profile {profile})')
+    path = save_figure(fig, out / 'figures' / 'fig9_csa_gamma.png'); plt.close(fig)
+    return path
+
+def _load_npz(path) -> dict:
+    with np.load(path) as z: return {k: z[k] for k in z.files}
+
+def _fig_models(profile, store, cifar10_images):
+    from csa_nb.experiments import ensure_artifacts
+    specs = finished_specs('fig3', profile, store, cifar10_images)
+    return specs, [ensure_artifacts(s, store) for s in specs]
+
+def make_fig3(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig3_gradcam.png`: Grad-CAM of the same test images under the CE, CB-RS and CSA models."
+    from csa_nb.plots import fig_gradcam, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out)
+    specs, arts = _fig_models(profile, store, cifar10_images)
+    z = [_load_npz(a['gradcam.npz']) for a in arts]
+    first = np.unique(z[0]['labels'], return_index=True)[1]          # one image per class, head to tail
+    rows = {}
+    for label, zz, head in (('uniform (CE)', z[0], 'uniform'), ('CB-RS', z[1], 'uniform'), ('CSA, balanced head', z[2], 'balanced')):
+        rows[label] = {'cam': zz[f'{head}_cam'][first], 'pred': zz[f'{head}_pred'][first]}
+    names = [str(c) for c in z[0]['class_names']] if 'class_names' in z[0] else None
+    fig = fig_gradcam(z[0]['images'][first], z[0]['labels'][first], rows, names,
+                      suptitle=f'Grad-CAM of the true class on the same test images, {_data_label(store, specs[0])}, profile {profile} '
+                               '(class 0 largest; title = prediction, red when wrong)')
+    path = save_figure(fig, out / 'figures' / 'fig3_gradcam.png'); plt.close(fig)
+    return path
+
+def make_fig10(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig10_tsne.png`: t-SNE of test features of the CE, CB-RS and CSA models."
+    from csa_nb.plots import fig_tsne, tsne_embed, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out)
+    specs, arts = _fig_models(profile, store, cifar10_images)
+    panels = {}
+    for label, s, a in zip(('uniform (CE)', 'CB-RS', 'CSA'), specs, arts):
+        z = _load_npz(a['test_features.npz'])
+        panels[f"{label}: All {store.load(s)['metrics']['all']:.1f}%"] = (tsne_embed(z['features']), z['labels'])
+    r, g = store.load(specs[0]), _load_npz(arts[0]['gradcam.npz'])
+    fig = fig_tsne(panels, r['dataset']['groups'], [str(c) for c in g['class_names']] if 'class_names' in g else None,
+                   suptitle=f'Test features (t-SNE, {len(z["labels"])} test images, equal per class), {_data_label(store, specs[0])}, profile {profile}')
+    path = save_figure(fig, out / 'figures' / 'fig10_tsne.png'); plt.close(fig)
+    return path
+
+def make_csa_examples(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/csa_examples.png`: bank contexts, their masks, tail images and the context-shifted images."
+    from csa_nb.plots import fig_csa_examples, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out)
+    from csa_nb.experiments import ensure_artifacts
+    spec, = finished_specs('csa_examples', profile, store, cifar10_images)
+    z = _load_npz(ensure_artifacts(spec, store)['csa_examples.npz'])
+    src = 'from the bank' if bool(z['from_bank']) else 'the most confident (the bank had too few)'
+    fig = fig_csa_examples(z, [str(c) for c in z['class_names']] if 'class_names' in z else None,
+                           suptitle=f"CSA on real images ({_data_label(store, spec)}, the trained CSA model, profile {profile}): "
+                                    f"{int(z['fit'])} of {int(z['seen'])} images of a uniform batch are fit; 8 contexts {src}")
+    path = save_figure(fig, out / 'figures' / 'csa_examples.png'); plt.close(fig)
+    return path
+
 # %% ../nbs/10_pipeline.ipynb #02775eb1
 def _findings(df) -> list[str]:
     out = []
@@ -141,6 +276,18 @@ def _findings(df) -> list[str]:
         best = max((c, 'CE'), (k, 'cRT'), (r, 'CB-RS'))[1]
         out.append(f"- {ds}: CB-RS - CE = {r - c:+.1f} points, cRT - CE = {k - c:+.1f} (mean over {int(ce.n_seeds.iloc[0])} seeds); best: {best}.")
     return out
+
+FIGURE_CAPTIONS = {
+    'fig1_balance': 'Figure 1: accuracy against the balance exponent gamma, MNIST-LT (LeNet) vs CIFAR-LT (ResNet-32)',
+    'fig2_features_mnist_lt': 'Figure 2: 2-D features on MNIST-LT, uniform sampling vs CB-RS',
+    'fig2_features_fashion_lt': 'Figure 2 (Fashion-LT): 2-D features, uniform sampling vs CB-RS',
+    'fig3_gradcam': 'Figure 3: Grad-CAM of the same test images under CE, CB-RS and CSA',
+    'fig4_cmnist': 'Figure 4: CE vs cRT vs CB-RS on MNIST-LT and CMNIST-LT',
+    'fig9_csa_gamma': 'Figure 9: re-sampling vs CSA at each balance exponent',
+    'fig10_tsne': 'Figure 10: t-SNE of test features of CE, CB-RS and CSA',
+    'csa_examples': 'CSA on real images: bank contexts, masks and context-shifted tail images',
+}
+FIGURE_ORDER = list(FIGURE_CAPTIONS)
 
 def write_report(profile: str, out: str | Path | None = None, only=None, timings: dict | None = None, cifar10_images=None) -> Path:
     "Write `REPORT.md` for the finished runs of `profile`."
@@ -166,9 +313,11 @@ def write_report(profile: str, out: str | Path | None = None, only=None, timings
     t2 = out / 'tables' / 'table2.md'
     if 'table2' in parse_only(only) and t2.exists():
         L += ['## Table 2 (CIFAR-LT)', '', t2.read_text().split('\n', 2)[2], '']
-    figs = sorted((out / 'figures').glob('*.png')) if (out / 'figures').exists() else []
+    figs = sorted((out / 'figures').glob('*.png'), key=lambda f: (FIGURE_ORDER.index(f.stem) if f.stem in FIGURE_ORDER else 99, f.stem)) \
+        if (out / 'figures').exists() else []
     if figs:
-        L += ['## Figures', ''] + [f'![{f.stem}](figures/{f.name})' for f in figs] + ['']
+        L += ['## Figures', '']
+        for f in figs: L += [f'**{FIGURE_CAPTIONS.get(f.stem, f.stem)}**', '', f'![{f.stem}](figures/{f.name})', '']
     L += ['## Runs', '', '| run | profile | epochs | All | wall s | device | data |', '| --- | --- | --- | --- | --- | --- | --- |']
     for r in results:
         L.append(f"| `{r['name']}` | {r['spec']['profile']} | {r['spec']['epochs']}+{r['spec']['crt_epochs']} | "
@@ -204,7 +353,8 @@ def execute_notebook(name: str, out: Path, parameters: dict, tag: str) -> Path:
     return dst
 
 # %% ../nbs/10_pipeline.ipynb #3780e87d
-BUILDERS = {'table1': make_table1, 'fig2': make_fig2, 'fig4': make_fig4, 'table2': make_table2}
+BUILDERS = {'table1': make_table1, 'fig2': make_fig2, 'fig4': make_fig4, 'table2': make_table2, 'fig1': make_fig1,
+            'fig3': make_fig3, 'fig9': make_fig9, 'fig10': make_fig10, 'csa_examples': make_csa_examples}
 
 def reproduce(profile: str | None = None, only=None, out: str | Path | None = None, engine: str = 'auto',
               device: str | None = None, log=print, cifar10_images=None) -> Path:
@@ -231,7 +381,7 @@ def reproduce(profile: str | None = None, only=None, out: str | Path | None = No
         ran += 1
     for t in targets:
         log(f'building {t}')
-        extra = {'cifar10_images': cifar10_images} if t == 'table2' else {}
+        extra = {'cifar10_images': cifar10_images} if t in CIFAR_TARGETS else {}
         if engine == 'papermill': execute_notebook(t, out, dict(profile=profile, out=str(out), **extra), t)
         else: BUILDERS[t](profile, out, **extra)
     report = write_report(profile, out, targets, dict(total=time.perf_counter() - t0, ran=ran, skipped=skipped), cifar10_images)

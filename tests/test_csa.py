@@ -121,3 +121,21 @@ def test_csa_balanced_branch_follows_gamma():
         assert h[1]['balanced_samples'] > 0 and not torch.equal(before, net.head_b.weight)
         seen[gamma] = h[1]['loss_balanced']
     assert seen[0.0] != seen[0.5]
+
+def test_csa_examples_fall_back_to_the_most_confident_when_too_few_are_fit():
+    from csa_nb.inspect import csa_examples
+    from csa_nb.data import LTData
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(40, 3, 32, 32, generator=g) * 255).to(torch.uint8); y = torch.arange(40) % 4
+    data = LTData('toy', x, y, x, y, 4, [10] * 4, {'many': (0, 1), 'medium': (1, 3), 'few': (3, 4)}, info={'mean': (0.5,) * 3, 'std': (0.25,) * 3})
+    torch.manual_seed(0); net = CSANet(ResNet32(3, blocks=1), 4)
+    z = csa_examples(net, data, lambda xb, g=None: (xb.float() / 255 - 0.5) / 0.25, threshold=1.0)   # nothing is fit at p >= 1
+    assert z['fit'] == 0 and z['seen'] == 40 and not z['from_bank'] and len(z['context']) == 4
+    assert list(z['context_p_true']) == sorted(z['context_p_true'], reverse=True) and list(z['tail_label']) == [0, 1, 2, 3]
+
+def test_figures_of_a_run_without_its_model_name_the_fix(tmp_path):
+    from csa_nb.experiments import RunSpec, ResultStore, ensure_artifacts
+    store = ResultStore(tmp_path); spec = RunSpec.for_profile('cifar10-lt', 'ce', 'cpu')
+    with pytest.raises(FileNotFoundError, match='has not finished'): ensure_artifacts(spec, store)
+    store.save(spec, {'name': spec.name})
+    with pytest.raises(FileNotFoundError, match='model.pt is missing.*--force'): ensure_artifacts(spec, store)

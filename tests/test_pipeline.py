@@ -3,10 +3,11 @@ import pytest
 from csa_nb.pipeline import plan_runs, parse_only, reproduce, target_specs
 
 def test_plans():
-    assert len(plan_runs('smoke')) == 12 and len(plan_runs('cpu')) == 48 and len(plan_runs('paper', 'fig2')) == 4
-    assert parse_only('fig4, table1') == ('fig4', 'table1') and parse_only(None) == ('table1', 'fig2', 'fig4', 'table2')
+    assert len(plan_runs('smoke')) == 15 and len(plan_runs('cpu')) == 68 and len(plan_runs('paper', 'fig2')) == 4
+    assert parse_only('fig4, table1') == ('fig4', 'table1') and parse_only(None)[:4] == ('table1', 'fig2', 'fig4', 'table2')
     t2 = target_specs('table2', 'cpu', cifar10_images='/x/cifar10-jpeg.tar.gz')
-    assert [s.method for s in t2] == ['ce', 'cb-rs', 'csa'] and all(s.epochs == 30 and s.images.endswith('cifar10-jpeg.tar.gz') for s in t2)
+    assert [s.method for s in t2] == ['ce', 'crt', 'cb-rs', 'csa', 'csa-mixup']
+    assert all(s.epochs == 30 and s.images.endswith('cifar10-jpeg.tar.gz') for s in t2)
     assert target_specs('table2', 'cpu')[0].images is None                    # torchvision's archive unless told otherwise
     assert len({s.name for s in target_specs('table2', 'paper')}) == 30
     assert {s.seed for s in target_specs('table1', 'cpu')} == {0, 1, 2, 3, 4}
@@ -20,3 +21,15 @@ def test_reproduce_fig2_then_skip(tmp_path):
     logs.clear()
     reproduce('smoke', 'fig2', tmp_path, engine='python', log=logs.append)
     assert sum('done, skipped' in l for l in logs) == 4 and not any(': running' in l for l in logs)
+
+def test_figure_plans_follow_the_gamma_convention():
+    f1 = target_specs('fig1', 'cpu')
+    mn = [(s.method, s.gamma) for s in f1 if s.dataset == 'mnist-lt' and s.seed == 0]
+    assert mn == [('ce', None), ('rs-gamma', 0.25), ('rs-gamma', 0.5), ('rs-gamma', 0.75), ('cb-rs', None)]
+    assert len(f1) == 5 * 5 + 3 and {s.dataset for s in f1} == {'mnist-lt', 'cifar10-lt'}
+    assert {s.dataset for s in target_specs('fig9', 'paper')} == {'cifar100-lt'}          # the paper's CIFAR set on a GPU
+    f9 = target_specs('fig9', 'smoke')
+    assert [(s.method, s.gamma) for s in f9] == [('ce', None), ('cb-rs', None), ('csa', 0.0), ('csa', None)]
+    assert [s.method for s in target_specs('fig3', 'cpu')] == ['ce', 'cb-rs', 'csa'] == [s.method for s in target_specs('fig10', 'cpu')]
+    assert {s.dataset for s in target_specs('table1', 'paper')} == {'mnist-lt', 'fashion-lt', 'cmnist-lt', 'cifar100-lt'}
+    assert 'cifar100-lt' not in {s.dataset for s in target_specs('table1', 'cpu')}

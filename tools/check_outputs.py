@@ -24,10 +24,12 @@ for s in plan:
     C = len(r.get('dataset', {}).get('counts', []))
     if len(m.get('per_class', [])) != C: problems.append(f'{s.name}: per_class has {len(m.get("per_class", []))} entries, {C} classes')
     if get_method(s.method).csa and set(r.get('predictors', {})) != {'uniform', 'balanced', 'ensemble'}: problems.append(f'{s.name}: CSA predictors missing')
+want1 = 12 * len({s.dataset for s in target_specs('table1', a.profile)})   # 3 methods x 4 metrics per dataset
 df = pd.read_csv(out / 'tables' / 'table1.csv') if (out / 'tables' / 'table1.csv').exists() else None
 if df is None: problems.append('tables/table1.csv missing')
-elif len(df) != 36 or df.ours_seed0.isna().any(): problems.append(f'table1.csv has {len(df)} rows (want 36) or empty cells')
-for f in ('fig2_features_mnist_lt.png', 'fig4_cmnist.png'):
+elif len(df) != want1 or df.ours_seed0.isna().any(): problems.append(f'table1.csv has {len(df)} rows (want {want1}) or empty cells')
+for f in ('fig2_features_mnist_lt.png', 'fig4_cmnist.png', 'fig1_balance.png', 'fig3_gradcam.png', 'fig9_csa_gamma.png',
+          'fig10_tsne.png', 'csa_examples.png'):
     p = out / 'figures' / f
     if not p.exists() or p.stat().st_size < 10_000 or p.read_bytes()[:8] != b'\x89PNG\r\n\x1a\n': problems.append(f'figure {f} missing or not a PNG')
 t2 = out / 'tables' / 'table2.csv'
@@ -38,4 +40,4 @@ left = [str(p) for p in out.rglob('*.tmp')]
 if left: problems.append(f'half-written files left: {left}')
 if problems:
     print('output check FAILED:', *problems, sep='\n  '); sys.exit(1)
-print(f'output check passed: {out} ({len(plan)} runs, table1 36 rows, table2 {want2} rows, figures, report)')
+print(f'output check passed: {out} ({len(plan)} runs, table1 {want1} rows, table2 {want2} rows, 7 figures, report)')
