@@ -189,7 +189,7 @@ def make_fig1(profile: str, out: str | Path | None = None, cifar10_images=None) 
     label = 'RS($\\gamma$): CE at 0, CB-RS at 1'
     fig = fig_balance({'MNIST-LT, LeNet (no irrelevant context)': {label: mn},
                        f'{_data_label(store, cs[0])}, ResNet-32, {cs[0].epochs} epochs': {label: _gamma_runs(store, cs, gr)}},
-                      suptitle=f'Re-sampling helps without irrelevant context and not with it: test accuracy against the balance exponent (profile {profile})')
+                      suptitle=f'Test accuracy against the balance exponent of the sampler: images without irrelevant context (left) and with it (right); profile {profile}')
     path = save_figure(fig, out / 'figures' / 'fig1_balance.png'); plt.close(fig)
     return path
 

@@ -85,10 +85,12 @@ METRIC_NAME = {'all': 'All', 'many': 'Many', 'medium': 'Medium', 'few': 'Few'}
 
 def fig_balance(panels: dict, metrics: Sequence[str] = ('all', 'few'), suptitle: str = ''):
     "Accuracy against gamma: `panels = {title: {curve label: {gamma: [metrics dict per seed]}}}`."
-    fig, axes = plt.subplots(len(metrics), len(panels), figsize=(4.4 * len(panels), 3.0 * len(metrics)), squeeze=False)
+    one = len(panels) == 1   # one panel: its metrics side by side
+    shape = (1, len(metrics)) if one else (len(metrics), len(panels))
+    fig, axes = plt.subplots(*shape, figsize=(4.4 * shape[1], 3.2 * shape[0]), squeeze=False)
     for c, (title, curves) in enumerate(panels.items()):
         for r, metric in enumerate(metrics):
-            ax = axes[r, c]
+            ax = axes[0, r] if one else axes[r, c]
             for j, (label, runs) in enumerate(curves.items()):
                 gs = sorted(runs); vals = [np.array([m[metric] for m in runs[g]], dtype=float) for g in gs]
                 mu = np.array([v.mean() for v in vals]); sd = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals])
@@ -98,9 +100,10 @@ def fig_balance(panels: dict, metrics: Sequence[str] = ('all', 'few'), suptitle:
                 for g, v in zip(gs, mu): ax.annotate(f'{v:.1f}', (g, v), textcoords='offset points', xytext=(0, 5), ha='center', fontsize=7)
             ax.set_xticks([0, 0.25, 0.5, 0.75, 1]); ax.grid(alpha=0.3)
             ax.set_ylabel(f'{METRIC_NAME.get(metric, metric)} test accuracy (%)', fontsize=9)
-            if r == 0: ax.set_title(title, fontsize=10)
-            if r == len(metrics) - 1: ax.set_xlabel('balance exponent $\\gamma$ (0 uniform, 1 class-balanced)', fontsize=9)
+            if r == 0 or one: ax.set_title(METRIC_NAME.get(metric, metric) if one else title, fontsize=10)
+            if one or r == len(metrics) - 1: ax.set_xlabel('balance exponent $\\gamma$ (0 uniform, 1 class-balanced)', fontsize=9)
             ax.legend(fontsize=7)
+    if one: suptitle = f'{suptitle}\n{next(iter(panels))}' if suptitle else next(iter(panels))
     if suptitle: fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
