@@ -94,12 +94,12 @@ class CSANet(nn.Module):
 @torch.no_grad()
 def masks_and_fit(net: CSANet, x: torch.Tensor, y: torch.Tensor) -> tuple:
     "Eval-mode forward of the uniform branch: context masks and true-class probabilities (the network's mode is restored)."
-    was = net.training; net.eval()
-    fmap = net.backbone.forward_map(x)
+    if hasattr(net.backbone, 'forward_map_eval'): fmap = net.backbone.forward_map_eval(x)   # eval mode, BatchNorm folded
+    else:
+        was = net.training; net.eval(); fmap = net.backbone.forward_map(x); net.train(was)
     logits = net.head_u(fmap.mean((2, 3))).float()
     p_true = logits.softmax(1).gather(1, y[:, None])[:, 0]
     masks = context_mask(class_activation_map(fmap.float(), net.head_u.weight.float(), y), tuple(x.shape[-2:]))
-    net.train(was)
     return masks.to(x.dtype), p_true
 
 # %% ../nbs/06_csa.ipynb #ae47082a

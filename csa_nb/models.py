@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['ARCHS', 'kaiming_init_', 'LeNet2', 'Net', 'build_model', 'BasicBlockA', 'ResNet32']
+__all__ = ['ARCHS', 'kaiming_init_', 'LeNet2', 'Net', 'build_model', 'BasicBlockA', 'ResNet32', 'fold_bn']
 
 # %% ../nbs/03_models.ipynb #6fc48687
 def kaiming_init_(module: nn.Module) -> nn.Module:
@@ -81,3 +81,27 @@ class ResNet32(nn.Module):
     def forward(self, x): return self.forward_map(x).mean((2, 3))
 
 ARCHS['resnet32'] = lambda in_channels: ResNet32(in_channels)
+
+# %% ../nbs/03_models.ipynb #50234fd8
+def fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple:
+    "Weight and bias of `conv` followed by `bn` in eval mode, as one convolution."
+    s = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    b = bn.bias - bn.running_mean * s
+    if conv.bias is not None: b = b + conv.bias * s
+    return conv.weight * s[:, None, None, None], b
+
+@torch.no_grad()
+def _block_eval(blk: BasicBlockA, x):
+    w1, b1 = fold_bn(blk.conv1, blk.bn1); w2, b2 = fold_bn(blk.conv2, blk.bn2)
+    out = F.relu(F.conv2d(x, w1, b1, blk.stride, 1))
+    return F.relu(F.conv2d(out, w2, b2, 1, 1) + blk.shortcut(x))
+
+@torch.no_grad()
+def _resnet_forward_map_eval(self, x):
+    "`forward_map` as in eval mode, BatchNorm folded into the convolutions; no autograd, the module's mode untouched."
+    w, b = fold_bn(self.conv, self.bn)
+    out = F.relu(F.conv2d(x, w, b, 1, 1))
+    for blk in self.stages: out = _block_eval(blk, out)
+    return out
+
+ResNet32.forward_map_eval = _resnet_forward_map_eval
