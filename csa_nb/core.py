@@ -12,9 +12,10 @@ import torch
 
 # %% auto #0
 __all__ = ['DEVICE_CHOICES', 'PROGRESS_CHOICES', 'seed_everything', 'epoch_generator', 'pick_device', 'Precision',
-           'pick_precision', 'autocast', 'project_root', 'data_root', 'mirror_root', 'outputs_root', 'atomic_path',
-           'atomic_write_text', 'atomic_write_json', 'atomic_torch_save', 'save_checkpoint', 'resume_checkpoint',
-           'git_commit', 'device_name', 'provenance', 'progress_mode', 'EpochProgress']
+           'pick_precision', 'autocast', 'prefer_memory_format', 'project_root', 'data_root', 'mirror_root',
+           'outputs_root', 'atomic_path', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
+           'save_checkpoint', 'resume_checkpoint', 'git_commit', 'device_name', 'provenance', 'progress_mode',
+           'EpochProgress']
 
 # %% ../nbs/00_core.ipynb #3c6d67fc
 def seed_everything(seed: int) -> None:
@@ -65,6 +66,11 @@ def autocast(device: torch.device, precision: Precision):
     "Autocast context for `precision` (a no-op for float32)."
     if precision.dtype is None: return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=precision.dtype)
+
+def prefer_memory_format(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    "Put `module`'s 4-D weights in channels-last order on the CPU, where oneDNN's convolutions and pooling run faster so; elsewhere unchanged."
+    if torch.device(device).type == 'cpu': module.to(memory_format=torch.channels_last)
+    return module
 
 # %% ../nbs/00_core.ipynb #701e8a70
 def project_root(start: str | Path | None = None) -> Path:

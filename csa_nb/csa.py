@@ -136,7 +136,7 @@ def csa_step(net: CSANet, opt: torch.optim.Optimizer, xu: torch.Tensor, yu: torc
     return {'loss1': loss1.item(), 'loss2': None if loss2 is None else loss2.item()}
 
 # %% ../nbs/06_csa.ipynb #53741690
-from .core import EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint
+from .core import EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
 from .sampling import UniformSampler, ClassAwareSampler
 from .metrics import summarize
 
@@ -166,6 +166,7 @@ def fit_csa(net: CSANet, data, *, epochs: int, lr_fn, batch_size: int = 128, see
     "Train `net` with context-shift augmentation on `data` (an `LTData` on the device); return the history.\n\n    `balanced_sampler` draws the re-sampled stream (default: class-aware with epochs of the training-set size)."
     if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
     device = data.device
+    prefer_memory_format(net, device)
     opt = torch.optim.SGD(net.parameters(), lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
     ac = lambda: autocast(device, precision)

@@ -13,7 +13,7 @@ from .core import (seed_everything, pick_device, pick_precision, autocast, outpu
                          atomic_torch_save, atomic_path, provenance, device_name)
 from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS
 from .models import build_model, ARCHS
-from .sampling import make_sampler, balanced_branch_sampler
+from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
 from .metrics import summarize, predict
 from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, METHODS
 from .augment import random_crop_flip, normalize
@@ -21,7 +21,7 @@ from .csa import CSANet, fit_csa, evaluate_heads
 from .inspect import save_artifacts, ARTIFACTS
 
 # %% auto #0
-__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'METRICS4', 'PAPER_TABLE1',
+__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'METRICS4', 'PAPER_TABLE1',
            'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'TABLE2_ROW', 'check_profile', 'default_profile',
            'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained',
            'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame',
@@ -29,7 +29,7 @@ __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_F
 
 # %% ../nbs/08_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
-_LENET = dict(arch='lenet2', epochs=8, crt_epochs=4, batch_size=128, lr=0.1)
+_LENET = dict(arch='lenet2', epochs=8, crt_epochs=4, batch_size=128, lr=0.1, rng='notebook')
 _RESNET = dict(arch='resnet32', epochs=200, crt_epochs=10, batch_size=128, lr=0.2, momentum=0.9, weight_decay=2e-4,
                schedule='warmup-step', epoch_length='dataset', start_epoch=10, bank_size=128, fit_threshold=0.8, mixup_alpha=1.0)
 PROTOCOLS = {  # per dataset: architecture and the paper's schedule
@@ -39,6 +39,7 @@ PROTOCOLS = {  # per dataset: architecture and the paper's schedule
 CPU_EPOCHS = {'cifar10-lt': 30, 'cifar100-lt': 30}   # the `cpu` profile's stage-1 epochs for ResNet-32 on two CPU cores
 PROFILE_SEEDS = {'smoke': (0,), 'cpu': (0, 1, 2, 3, 4), 'paper': (0, 1, 2, 3, 4)}
 CSA_FIELDS = ('start_epoch', 'bank_size', 'fit_threshold')
+RNG_CHOICES = ('per-epoch', 'notebook')   # per-epoch generators (the default) or the authors' notebook streams
 
 def check_profile(profile: str) -> str:
     if profile not in PROFILE_CHOICES: raise ValueError(f"unknown profile {profile!r}; valid choices: {', '.join(PROFILE_CHOICES)}")
@@ -71,6 +72,7 @@ class RunSpec:
     fit_threshold: float | None = None
     mixup_alpha: float | None = None     # csa-mixup only
     images: str | None = None            # an image-folder copy of the dataset (folder or archive)
+    rng: str | None = None               # None/'per-epoch': a generator per (seed, epoch); 'notebook': the authors' notebook streams
 
     def __post_init__(self):
         check_dataset_name(self.dataset); m = get_method(self.method); check_profile(self.profile)
@@ -101,6 +103,11 @@ class RunSpec:
         else:
             for f in CSA_FIELDS: object.__setattr__(self, f, None)
         if not m.mixup: object.__setattr__(self, 'mixup_alpha', None)
+        if self.rng not in (None, *RNG_CHOICES):
+            raise ValueError(f"unknown rng {self.rng!r}; valid choices: {', '.join(RNG_CHOICES)}")
+        if self.rng == 'per-epoch': object.__setattr__(self, 'rng', None)
+        if self.rng == 'notebook' and m.csa:
+            raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
         elif self.mixup_alpha is None: object.__setattr__(self, 'mixup_alpha', 1.0)
 
     def identity(self) -> dict:
@@ -185,7 +192,11 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     method = get_method(spec.method)
     train_prep, test_prep = transforms_for(data)
     opt_kw = dict(momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0)
-    model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed).to(device)
+    notebook = spec.rng == 'notebook'
+    model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed, notebook_init=notebook).to(device)
+    torch_state = torch.get_rng_state()   # where the notebooks' data-order stream starts: right after the model drew its weights
+    def notebook_sampler(kind, **kw):
+        return NotebookSampler(data.train_y, data.num_classes, kind, seed=spec.seed, torch_state=torch_state, **kw)
     evaluate = lambda m: summarize(predict(m, data.test_x, prepare=test_prep, autocast_ctx=ac), data.test_y, data.counts, data.groups)
     stage1_from, hist1, extra = 'trained in this run', None, {}
     if method.csa:
@@ -211,7 +222,8 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
                 hist1, stage1_from = store.load(ce)['history']['stage1'], f'reused from run {ce.name}'
         if hist1 is None:
             length = {'length': len(data.train_y)} if (spec.epoch_length == 'dataset' and method.sampler == 'class-aware') else {}
-            sampler = make_sampler(method.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length)
+            sampler = (notebook_sampler(method.sampler, gamma=spec.gamma, **length) if notebook else
+                       make_sampler(method.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length))
             hist1 = fit(model, data.train_x, data.train_y, sampler, epochs=spec.epochs, lr_fn=lr_schedule(spec),
                         batch_size=spec.batch_size, seed=spec.seed, prepare=train_prep, evaluate=evaluate, precision=precision,
                         ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
@@ -219,9 +231,12 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
         hist2 = []
         if method.stage2:
             crt_lr = cosine_lr(spec.lr, spec.epochs) if spec.schedule is None else cosine_lr(spec.lr, spec.crt_epochs)
+            # the notebooks build cRT's class-aware sampler after stage 1, on Python's stream as stage 1 left it
+            crt_sampler = (notebook_sampler('class-aware', python_state=notebook_sampler(method.sampler).python_state_after(spec.epochs))
+                           if notebook else None)
             _, hist2 = retrain_classifier(model, data, epochs=spec.crt_epochs, lr_fn=crt_lr, batch_size=spec.batch_size,
                                           seed=spec.seed, precision=precision, prepare=test_prep, ckpt_path=rd / 'crt.ckpt',
-                                          on_epoch_end=on_epoch_end, **opt_kw)
+                                          on_epoch_end=on_epoch_end, sampler=crt_sampler, **opt_kw)
         final_hist = hist2 if method.stage2 else hist1
         if not final_hist: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs}, crt_epochs={spec.crt_epochs})")
         if getattr(model.backbone, 'feat_dim', None) == 2 and not method.stage2: _save_features(model, data, rd / 'features.npz', ac)

@@ -39,10 +39,14 @@ class Net(nn.Module):
 # %% ../nbs/03_models.ipynb #33c11f29
 ARCHS = {'lenet2': lambda in_channels: LeNet2(in_channels, 2)}
 
-def build_model(arch: str, in_channels: int, num_classes: int, seed: int | None = None) -> Net:
-    "Backbone `arch` + linear head, Kaiming-normal initialised (from `seed` when given)."
+def build_model(arch: str, in_channels: int, num_classes: int, seed: int | None = None, notebook_init: bool = False) -> Net:
+    "Backbone `arch` + linear head, Kaiming-normal initialised (from `seed` when given; `notebook_init`: in the authors' notebooks' order)."
     if arch not in ARCHS: raise ValueError(f"unknown architecture {arch!r}; valid choices: {', '.join(ARCHS)}")
     if seed is not None: torch.manual_seed(seed)
+    if notebook_init:   # backbone built and re-initialised first, then the head built and re-initialised
+        net = Net(kaiming_init_(ARCHS[arch](in_channels)), num_classes)
+        kaiming_init_(net.head)
+        return net
     return kaiming_init_(Net(ARCHS[arch](in_channels), num_classes))
 
 # %% ../nbs/03_models.ipynb #4008cdf9

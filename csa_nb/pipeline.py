@@ -28,7 +28,7 @@ CIFAR_TARGETS = ('table2', 'fig1', 'fig3', 'fig9', 'fig10', 'csa_examples')   # 
 FIG_CIFAR = {'smoke': 'cifar10-lt', 'cpu': 'cifar10-lt', 'paper': 'cifar100-lt'}   # the CIFAR set of Figures 1, 3, 9, 10
 GAMMAS = {  # the balance exponents of Figures 1 and 9, per profile and architecture
     'smoke': {'lenet2': (0.0, 0.5, 1.0), 'resnet32': (0.0, 1.0)},
-    'cpu': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.5, 1.0)},
+    'cpu': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.25, 0.5, 0.75, 1.0)},
     'paper': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.25, 0.5, 0.75, 1.0)},
 }
 

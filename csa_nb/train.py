@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 import torch.nn.functional as F
-from .core import EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint
+from .core import EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
 from .sampling import make_sampler, ClassAwareSampler
 from .metrics import summarize, predict
 from .data import LTData
@@ -44,6 +44,7 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler, *, e
     if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = x.device
+    prefer_memory_format(module, device)
     params = [p for p in module.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
@@ -92,15 +93,15 @@ def toy_blobs(counts=(400, 100, 25, 6), n_test: int = 200, seed: int = 0, spread
 def retrain_classifier(model: torch.nn.Module, data: LTData, *, epochs: int = 4, lr_fn=cosine_lr(0.1, 8),
                        batch_size: int = 128, seed: int = 0, precision: Precision = Precision(), prepare=to_unit,
                        momentum: float = 0.0, weight_decay: float = 0.0,
-                       ckpt_path=None, on_epoch_end=None) -> tuple[torch.nn.Module, list[dict]]:
-    "cRT: a copy of `model.head` retrained with class-aware sampling on cached frozen features of `model.backbone`."
+                       ckpt_path=None, on_epoch_end=None, sampler=None) -> tuple[torch.nn.Module, list[dict]]:
+    "cRT: a copy of `model.head` retrained with class-aware sampling (`sampler`, default `ClassAwareSampler`) on cached frozen features of `model.backbone`."
     dev = data.device
     ac = (lambda: autocast(dev, precision))
     feats = predict(model.backbone, data.train_x, prepare=prepare, autocast_ctx=ac)
     test_feats = predict(model.backbone, data.test_x, prepare=prepare, autocast_ctx=ac)
     head = copy.deepcopy(model.head).float()
     evaluate = lambda h: summarize(predict(h, test_feats), data.test_y, data.counts, data.groups)
-    sampler = ClassAwareSampler(data.train_y, data.num_classes)
+    sampler = sampler if sampler is not None else ClassAwareSampler(data.train_y, data.num_classes)
     hist = fit(head, feats, data.train_y, sampler, epochs=epochs, lr_fn=lr_fn, batch_size=batch_size, momentum=momentum,
                weight_decay=weight_decay, seed=seed + 1_000_000, evaluate=evaluate, ckpt_path=ckpt_path, desc='cRT',
                on_epoch_end=on_epoch_end)

@@ -3,7 +3,7 @@ import pytest
 from csa_nb.pipeline import plan_runs, parse_only, reproduce, target_specs
 
 def test_plans():
-    assert len(plan_runs('smoke')) == 15 and len(plan_runs('cpu')) == 68 and len(plan_runs('paper', 'fig2')) == 4
+    assert len(plan_runs('smoke')) == 15 and len(plan_runs('cpu')) == 72 and len(plan_runs('paper', 'fig2')) == 4
     assert parse_only('fig4, table1') == ('fig4', 'table1') and parse_only(None)[:4] == ('table1', 'fig2', 'fig4', 'table2')
     t2 = target_specs('table2', 'cpu', cifar10_images='/x/cifar10-jpeg.tar.gz')
     assert [s.method for s in t2] == ['ce', 'crt', 'cb-rs', 'csa', 'csa-mixup']
@@ -26,7 +26,7 @@ def test_figure_plans_follow_the_gamma_convention():
     f1 = target_specs('fig1', 'cpu')
     mn = [(s.method, s.gamma) for s in f1 if s.dataset == 'mnist-lt' and s.seed == 0]
     assert mn == [('ce', None), ('rs-gamma', 0.25), ('rs-gamma', 0.5), ('rs-gamma', 0.75), ('cb-rs', None)]
-    assert len(f1) == 5 * 5 + 3 and {s.dataset for s in f1} == {'mnist-lt', 'cifar10-lt'}
+    assert len(f1) == 5 * 5 + 5 and {s.dataset for s in f1} == {'mnist-lt', 'cifar10-lt'}
     assert {s.dataset for s in target_specs('fig9', 'paper')} == {'cifar100-lt'}          # the paper's CIFAR set on a GPU
     f9 = target_specs('fig9', 'smoke')
     assert [(s.method, s.gamma) for s in f9] == [('ce', None), ('cb-rs', None), ('csa', 0.0), ('csa', None)]
