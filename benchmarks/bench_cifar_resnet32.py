@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text, device_name, pick_device, epoch_generator
+from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text, device_name, pick_device, epoch_generator, prefer_memory_format
 from csa_nb.data import build_dataset
 from csa_nb.models import ResNet32
 from csa_nb.sampling import ClassAwareSampler
@@ -52,12 +52,14 @@ def main():
     pil = PILSet(data.train_x, data.train_y, tf)
     sync = (lambda: torch.cuda.synchronize()) if dev.type == 'cuda' else (lambda: None)
 
-    def fresh():
+    def fresh(ours: bool):
+        "The same initial network; ours with the memory layout `fit` and `fit_csa` give it (channels-last on the CPU)."
         torch.manual_seed(0); net = CSANet(ResNet32(3), 10).to(dev)
+        if ours: prefer_memory_format(net, dev)
         return net, torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=2e-4)
 
     def ce_ours():
-        net, opt = fresh(); g = torch.Generator().manual_seed(0); sync(); t = time.perf_counter()
+        net, opt = fresh(True); g = torch.Generator().manual_seed(0); sync(); t = time.perf_counter()
         for b in range(nb):
             i = uni[b * B:(b + 1) * B].to(dev)
             x = normalize(random_crop_flip(data.train_x[i], g), mean, std)
@@ -65,7 +67,7 @@ def main():
         sync(); return n / (time.perf_counter() - t)
 
     def ce_base():
-        net, opt = fresh(); sync(); t = time.perf_counter()
+        net, opt = fresh(False); sync(); t = time.perf_counter()
         for x, y in DataLoader(pil, batch_size=B, sampler=Indices(uni)):
             x, y = x.to(dev), y.to(dev)
             loss = F.cross_entropy(net(x), y); opt.zero_grad(); loss.backward(); opt.step()
@@ -77,7 +79,7 @@ def main():
         return bank
 
     def csa_ours():
-        net, opt = fresh(); g = torch.Generator().manual_seed(0)
+        net, opt = fresh(True); g = torch.Generator().manual_seed(0)
         bank = full_bank(net, normalize(data.train_x[uni[:B].to(dev)], mean, std), None); sync(); t = time.perf_counter()
         for b in range(nb):
             iu, ib = uni[b * B:(b + 1) * B].to(dev), bal[b * B:(b + 1) * B].to(dev)
@@ -86,7 +88,7 @@ def main():
         sync(); return n / (time.perf_counter() - t)
 
     def csa_base():
-        net, opt = fresh(); g = torch.Generator().manual_seed(0)
+        net, opt = fresh(False); g = torch.Generator().manual_seed(0)
         bank = full_bank(net, normalize(data.train_x[uni[:B].to(dev)], mean, std), None); sync(); t = time.perf_counter()
         for (xu, yu), (xb, yb) in zip(DataLoader(pil, batch_size=B, sampler=Indices(uni)), DataLoader(pil, batch_size=B, sampler=Indices(bal))):
             csa_step(net, opt, xu.to(dev), yu.to(dev), xb.to(dev), yb.to(dev), bank, epoch=1, start_epoch=0, generator=g)

@@ -103,12 +103,12 @@ class RunSpec:
         else:
             for f in CSA_FIELDS: object.__setattr__(self, f, None)
         if not m.mixup: object.__setattr__(self, 'mixup_alpha', None)
+        elif self.mixup_alpha is None: object.__setattr__(self, 'mixup_alpha', 1.0)
         if self.rng not in (None, *RNG_CHOICES):
             raise ValueError(f"unknown rng {self.rng!r}; valid choices: {', '.join(RNG_CHOICES)}")
         if self.rng == 'per-epoch': object.__setattr__(self, 'rng', None)
         if self.rng == 'notebook' and m.csa:
             raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
-        elif self.mixup_alpha is None: object.__setattr__(self, 'mixup_alpha', 1.0)
 
     def identity(self) -> dict:
         "The fields that decide the outcome (all but `profile` and unset options; an image folder by its name)."
@@ -182,7 +182,14 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     "Run `spec` (or load its finished result) and return the result dict."
     store = store or ResultStore()
     if store.has(spec) and not force: return store.load(spec)
-    device = pick_device(device); precision = pick_precision(device)
+    device = pick_device(device)
+    threads = torch.get_num_threads()
+    if spec.rng == 'notebook' and device.type == 'cpu': torch.set_num_threads(1)   # the replay's rounding, whatever the core count
+    try: return _run(spec, store, device, on_epoch_end)
+    finally: torch.set_num_threads(threads)
+
+def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) -> dict:
+    precision = pick_precision(device)
     ac = lambda: autocast(device, precision)
     rd = store.run_dir(spec); rd.mkdir(parents=True, exist_ok=True)
     atomic_write_json(rd / 'spec.json', spec.to_dict())

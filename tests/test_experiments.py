@@ -21,6 +21,12 @@ def test_rng_choice():
     assert RunSpec.for_profile('mnist-lt', 'ce').rng == 'notebook' and RunSpec.for_profile('cifar10-lt', 'ce').rng is None
     assert RunSpec.for_profile('mnist-lt', 'ce', rng='per-epoch').name != RunSpec.for_profile('mnist-lt', 'ce').name
 
+def test_notebook_runs_use_one_cpu_thread_and_restore_the_count(toy, tmp_path):
+    import torch
+    before = torch.get_num_threads()
+    r = run_experiment(RunSpec.for_profile('toy-lt', 'ce', 'cpu', rng='notebook'), ResultStore(tmp_path))
+    assert r['device'].endswith('1 threads)') and torch.get_num_threads() == before
+
 def test_fashion_lt_ce_seed0_replays_the_authors_run(tmp_env, monkeypatch):
     "The authors' fashionmnist_lt_ce notebook printed 45.66 (classes 4 and 6-9 at 0.0) and, after cRT, 60.38."
     from conftest import REAL_MIRROR as real
@@ -41,6 +47,10 @@ def test_spec_identity_and_name():
     assert RunSpec.for_profile('mnist-lt', 'ce', imb_factor=0.02).name != a.name
     assert RunSpec.for_profile('mnist-lt', 'ce', 'smoke').epochs == 1
     assert RunSpec('mnist-lt', 'ce', crt_epochs=9).crt_epochs == 0     # no stage 2 in a ce run
+    # adding options must not rename finished runs: the committed CIFAR-10-LT CE run of the cpu profile keeps its name
+    assert RunSpec.for_profile('cifar10-lt', 'ce', 'cpu', images='/any/where/cifar10-jpeg.tar.gz').name == 'cifar10-lt-ce-s0-c7516c4c86'
+    assert RunSpec.for_profile('cifar10-lt', 'ce').mixup_alpha is None is RunSpec.for_profile('mnist-lt', 'cb-rs').mixup_alpha
+    assert RunSpec.for_profile('cifar10-lt', 'csa-mixup').mixup_alpha == 1.0
 
 def test_toy_run_writes_a_complete_result(toy, tmp_path):
     store = ResultStore(tmp_path)

@@ -32,6 +32,16 @@ for f in ('fig2_features_mnist_lt.png', 'fig4_cmnist.png', 'fig1_balance.png', '
           'fig10_tsne.png', 'csa_examples.png'):
     p = out / 'figures' / f
     if not p.exists() or p.stat().st_size < 10_000 or p.read_bytes()[:8] != b'\x89PNG\r\n\x1a\n': problems.append(f'figure {f} missing or not a PNG')
+if a.profile in ('cpu', 'paper'):   # the full MNIST-family protocol: seed 0 replays the authors' runs (rng='notebook')
+    from csa_nb.experiments import RunSpec, reference
+    seed0 = {(d, m): store.load(RunSpec.for_profile(d, m, a.profile))['metrics'] for d in ('mnist-lt', 'fashion-lt', 'cmnist-lt')
+             for m in ('ce', 'crt', 'cb-rs') if store.has(RunSpec.for_profile(d, m, a.profile))}
+    for (d, m), met in seed0.items():
+        ref = reference(d, m)[0][0]   # (All, Many, Medium, Few)
+        if d != 'cmnist-lt' and abs(met['all'] - ref) > 2.0: problems.append(f'{d} {m} seed 0: All {met["all"]:.2f}, more than 2 points from {ref}')
+        if d != 'cmnist-lt' and m == 'ce' and met['few'] != 0.0: problems.append(f'{d} ce seed 0: Few {met["few"]:.2f}, the authors\' run has 0.0')
+    c = {m: seed0.get(('cmnist-lt', m), {}).get('all') for m in ('ce', 'crt', 'cb-rs')}
+    if None not in c.values() and not (c['cb-rs'] < c['ce'] < c['crt']): problems.append(f'cmnist-lt seed 0 lacks the reversal (CB-RS < CE < cRT): {c}')
 t2 = out / 'tables' / 'table2.csv'
 want2 = len(target_specs('table2', a.profile, a.cifar10_images))
 if not t2.exists() or len(pd.read_csv(t2)) != want2: problems.append(f'tables/table2.csv missing or without its {want2} rows')
