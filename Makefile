@@ -55,6 +55,7 @@ export: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_mnist_lt.py
+	$(BIN)/python benchmarks/bench_lenet_step.py
 
 clean:
 	rm -rf build outputs/notebooks
