@@ -12,14 +12,14 @@ on the data and runs far slower on random values):
   kept), with nothing else: no pooling, ReLU, linear layers, loss or optimiser;
 - `linear layers only`: forward and backward of the four linear layers (400-120-84-2 and the 2-10 head).
 
-It also runs `bench_mnist_lt.py`'s baseline end to end (CE+cRT and CB-RS, about a minute) and works out the most
+It also runs `bench_mnist_lt.py`'s baseline end to end (CE+cRT and CB-RS, about a minute per repeat) and works out the most
 a step may take for csa_nb to be 3x faster: baseline total / 3 / number of backbone training steps, a generous
 bound that treats everything outside the steps (data, evaluation, cRT on cached features) as free.
 The convolutions and linear layers are the step's matrix work, the same in any implementation of the protocol;
 what is left of the budget after them is what pooling, ReLU, loss and optimiser would have to fit in.
 Writes outputs/benchmarks/lenet_step.{json,md}.
 
-    python benchmarks/bench_lenet_step.py [--steps 200] [--repeats 5] [--e2e-repeats 1] [--threads 1]
+    python benchmarks/bench_lenet_step.py [--steps 200] [--repeats 5] [--e2e-repeats 3] [--threads 1]
 """
 import argparse, platform, sys, time
 from pathlib import Path
@@ -39,69 +39,64 @@ def batches(n=4):
     idx = torch.randperm(len(d.train_y), generator=g)[:n * BATCH]
     return d.train_x[idx].float().div_(255.0).view(n, BATCH, 1, 28, 28), d.train_y[idx].view(n, BATCH)
 
-XS, YS = None, None
+def ms_per_step(step, steps: int) -> float:
+    "Milliseconds per call of `step`, after 20 warm-up calls."
+    for i in range(20): step(i)
+    t = time.perf_counter()
+    for i in range(steps): step(i)
+    return (time.perf_counter() - t) / steps * 1e3
 
-def step_timer(channels_last: bool, steps: int):
-    torch.manual_seed(0)
+def train_step(xs, ys, channels_last: bool):
+    "One SGD step of the LeNet as `fit` runs it (channels-last weights) or as the baseline does (NCHW)."
     model = build_model('lenet2', 1, 10, seed=0)
     if channels_last: prefer_memory_format(model, torch.device('cpu'))
     opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-    xs, ys = XS, YS
-    def run(n):
-        for i in range(n):
-            loss = F.cross_entropy(model(xs[i % 4]), ys[i % 4]); opt.zero_grad(); loss.backward(); opt.step()
-    run(20)
-    t = time.perf_counter(); run(steps)
-    return (time.perf_counter() - t) / steps * 1e3
+    def step(i):
+        loss = F.cross_entropy(model(xs[i % len(xs)]), ys[i % len(ys)]); opt.zero_grad(); loss.backward(); opt.step()
+    return step
 
-def conv_timer(channels_last: bool, steps: int):
+def conv_step(xs, channels_last: bool):
+    "Forward and backward of the two convolutions alone, on the same inputs."
     mf = torch.channels_last if channels_last else torch.contiguous_format
     torch.manual_seed(0)
-    x1 = XS[0]
+    x1 = xs[0]
     w1 = torch.randn(6, 1, 5, 5).contiguous(memory_format=mf).requires_grad_(); b1 = torch.randn(6, requires_grad=True)
     x2 = F.max_pool2d(F.relu(F.conv2d(x1, torch.randn(6, 1, 5, 5) * 0.4, padding=2)), 2).contiguous(memory_format=mf).requires_grad_()
     w2 = torch.randn(16, 6, 5, 5).contiguous(memory_format=mf).requires_grad_(); b2 = torch.randn(16, requires_grad=True)
     g1 = torch.randn(BATCH, 6, 28, 28).contiguous(memory_format=mf); g2 = torch.randn(BATCH, 16, 10, 10).contiguous(memory_format=mf)
-    def run(n):
-        for _ in range(n):
-            torch.autograd.grad(F.conv2d(x1, w1, b1, padding=2), (w1, b1), g1)        # first layer: no input gradient
-            torch.autograd.grad(F.conv2d(x2, w2, b2), (x2, w2, b2), g2)
-    run(20)
-    t = time.perf_counter(); run(steps)
-    return (time.perf_counter() - t) / steps * 1e3
+    def step(i):
+        torch.autograd.grad(F.conv2d(x1, w1, b1, padding=2), (w1, b1), g1)        # first layer: no input gradient
+        torch.autograd.grad(F.conv2d(x2, w2, b2), (x2, w2, b2), g2)
+    return step
 
-def linear_timer(steps: int):
+def linear_step():
+    "Forward and backward of the four linear layers alone (400-120-84-2 and the 2-10 head)."
     torch.manual_seed(0)
     ws = [torch.randn(o, i).mul_(i ** -0.5).requires_grad_() for i, o in ((400, 120), (120, 84), (84, 2), (2, 10))]
     bs = [torch.zeros(w.shape[0], requires_grad=True) for w in ws]
     x, g = torch.rand(BATCH, 400), torch.randn(BATCH, 10)
-    def run(n):
-        for _ in range(n):
-            h = x
-            for w, b in zip(ws, bs): h = F.linear(h, w, b)
-            torch.autograd.grad(h, ws + bs, g)
-    run(20)
-    t = time.perf_counter(); run(steps)
-    return (time.perf_counter() - t) / steps * 1e3
+    def step(i):
+        h = x
+        for w, b in zip(ws, bs): h = F.linear(h, w, b)
+        torch.autograd.grad(h, ws + bs, g)
+    return step
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--steps', type=int, default=200); ap.add_argument('--repeats', type=int, default=5)
     ap.add_argument('--threads', type=int, default=1, help='CPU threads (default 1, as csa_nb runs the MNIST-family replays)')
-    ap.add_argument('--e2e-repeats', type=int, default=1, help="end-to-end runs of bench_mnist_lt.py's baseline (about a minute each)")
+    ap.add_argument('--e2e-repeats', type=int, default=3, help="end-to-end runs of bench_mnist_lt.py's baseline (about a minute each; the median is used)")
     ap.add_argument('--out', default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    global XS, YS
-    XS, YS = batches()
-    timers = {'step (csa_nb)': lambda: step_timer(True, a.steps), 'step (baseline)': lambda: step_timer(False, a.steps),
-              'convolutions only, channels-last': lambda: conv_timer(True, a.steps),
-              'convolutions only, NCHW': lambda: conv_timer(False, a.steps),
-              'linear layers only (with the head)': lambda: linear_timer(a.steps)}
-    times = {k: [] for k in timers}
+    xs, ys = batches()
+    steps = {'step (csa_nb)': lambda: train_step(xs, ys, True), 'step (baseline)': lambda: train_step(xs, ys, False),
+             'convolutions only, channels-last': lambda: conv_step(xs, True), 'convolutions only, NCHW': lambda: conv_step(xs, False),
+             'linear layers only (with the head)': linear_step}
+    times = {k: [] for k in steps}
     base_s = []
     for r in range(a.repeats):          # alternate, so that a noisy moment hits every piece alike
-        for k, f in timers.items(): times[k].append(f())
+        for k, make in steps.items(): times[k].append(ms_per_step(make(), a.steps))
         if r < a.e2e_repeats:
             t = time.perf_counter()
             for method in TRAIN_STEPS: bench_mnist_lt.baseline(method, 8, 4, torch.device('cpu'))
