@@ -12,6 +12,7 @@
 #   OUT     where results go (the device tool's $OUT)
 #   EPOCHS  stage-1 epochs (default: the paper profile's 200); a small number is a dry run
 #   SKIP_BENCH=1 in the environment skips the benchmarks (a dry run of the training part)
+#   PRECISION=bf16 trains under bf16 autocast (a separate run, named so); the default is float32, the authors' setting
 # A run that hits its timeout leaves its checkpoint and no result; running the script again resumes it.
 set -uo pipefail
 IMAGES=${1:?usage: gpu_session.sh IMAGES OUT [EPOCHS] [PER_RUN_TIMEOUT_S]}
@@ -30,7 +31,7 @@ EOF
 train() {  # method -> result JSON on stdout of csa-run train, log in OUT/<method>.log
   local m=$1; local t0=$(date +%s)
   timeout "$TIMEOUT" $PY -c "import sys; from csa_nb.pipeline import main; sys.exit(main(sys.argv[1:]))" \
-    train --dataset cifar10-lt --method "$m" --profile paper --images "$IMAGES" ${EPOCHS:+--epochs $EPOCHS} \
+    train --dataset cifar10-lt --method "$m" --profile paper --images "$IMAGES" ${EPOCHS:+--epochs $EPOCHS} ${PRECISION:+--precision $PRECISION} \
     > "$OUT/$m.json" 2> "$OUT/$m.log"
   local rc=$?
   echo "$m rc=$rc wall=$(( $(date +%s) - t0 ))s" | tee -a "$OUT/summary.txt"

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_CHOICES', 'PROGRESS_CHOICES', 'seed_everything', 'epoch_generator', 'pick_device', 'Precision',
-           'pick_precision', 'autocast', 'prefer_memory_format', 'project_root', 'data_root', 'mirror_root',
+__all__ = ['DEVICE_CHOICES', 'PRECISION_CHOICES', 'PROGRESS_CHOICES', 'seed_everything', 'epoch_generator', 'pick_device',
+           'Precision', 'precision_for', 'autocast', 'prefer_memory_format', 'project_root', 'data_root', 'mirror_root',
            'outputs_root', 'atomic_path', 'atomic_write_text', 'atomic_write_json', 'atomic_torch_save',
-           'save_checkpoint', 'resume_checkpoint', 'git_commit', 'device_name', 'provenance', 'progress_mode',
-           'EpochProgress']
+           'save_checkpoint', 'resume_checkpoint', 'git_commit', 'device_name', 'provenance', 'file_digest',
+           'progress_mode', 'EpochProgress', 'time_left']
 
 # %% ../nbs/00_core.ipynb #3c6d67fc
 def seed_everything(seed: int) -> None:
@@ -56,11 +56,16 @@ class Precision:
     @property
     def name(self) -> str: return {None: 'float32', torch.bfloat16: 'bf16-autocast', torch.float16: 'fp16-autocast'}[self.dtype]
 
-def pick_precision(device: torch.device) -> Precision:
-    "bf16 autocast on GPUs that support it, fp16 + scaler on other GPUs, float32 on the CPU."
-    if device.type != 'cuda': return Precision()
-    if torch.cuda.is_bf16_supported(): return Precision(torch.bfloat16, False)
-    return Precision(torch.float16, True)
+PRECISION_CHOICES = ('fp32', 'bf16', 'fp16')
+
+def precision_for(name: str | None, device: torch.device) -> Precision:
+    "The precision a run asks for: None or 'fp32' plain float32 (the default), 'bf16' autocast, 'fp16' autocast + gradient scaler (CUDA only)."
+    if name in (None, 'fp32'): return Precision()
+    if name == 'bf16': return Precision(torch.bfloat16, False)
+    if name == 'fp16':
+        if torch.device(device).type != 'cuda': raise ValueError("precision 'fp16' needs a CUDA device; valid choices here: fp32, bf16")
+        return Precision(torch.float16, True)
+    raise ValueError(f"unknown precision {name!r}; valid choices: {', '.join(PRECISION_CHOICES)}")
 
 def autocast(device: torch.device, precision: Precision):
     "Autocast context for `precision` (a no-op for float32)."
@@ -165,6 +170,19 @@ def provenance(device: torch.device) -> dict:
                 numpy=np.__version__, python=platform.python_version(), device=device_name(device),
                 date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
+def file_digest(path: str | Path) -> dict:
+    "A data file or folder by name and MD5 (a folder: over its files' relative paths and bytes, in sorted order), never by its path."
+    import hashlib
+    path = Path(path)
+    if not path.exists(): raise FileNotFoundError(f"{path} does not exist")
+    h = hashlib.md5()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob('*') if p.is_file())
+    for f in files:
+        if path.is_dir(): h.update(f.relative_to(path).as_posix().encode() + b'\0')
+        with open(f, 'rb') as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b''): h.update(chunk)
+    return {'name': path.name, 'md5': h.hexdigest(), 'kind': 'file' if path.is_file() else 'folder'}
+
 # %% ../nbs/00_core.ipynb #512aeb35
 PROGRESS_CHOICES = ('bar', 'lines', 'off')
 
@@ -190,3 +208,11 @@ class EpochProgress:
     def close(self, summary: str = ''):
         if self.bar is not None: self.bar.close()
         if self.mode != 'off': print(f'{self.desc} {summary}'.rstrip(), file=sys.stderr, flush=True)
+
+def time_left(history: list[dict], epochs: int) -> str:
+    "'done/total epochs, mean s/epoch, time left' from a history whose records carry `seconds`."
+    secs = [r['seconds'] for r in history if 'seconds' in r]
+    if not secs: return f'0/{epochs} epochs'
+    per = sum(secs) / len(secs); left = max(epochs - len(history), 0) * per
+    h, m = divmod(round(left / 60), 60)
+    return f"{len(history)}/{epochs} epochs, {per:.1f} s/epoch, {f'{h} h {m:02d} min' if h else f'{m} min'} left"

@@ -113,30 +113,30 @@ def _beta(alpha: float, generator) -> float:
 def csa_step(net: CSANet, opt: torch.optim.Optimizer, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
              bank: ContextBank, epoch: int, start_epoch: int = 10, generator: torch.Generator | None = None,
              mixup_alpha: float | None = None, scaler=None, autocast_ctx=None) -> dict:
-    "One CSA iteration on normalised batches; returns the two losses (loss2 None when the balanced branch did not run)."
-    masks, p_true = masks_and_fit(net, xu, yu)
-    bank.add(xu, masks, p_true)
+    "One CSA iteration on normalised batches, in the authors' order; returns the two losses (loss2 None when the balanced branch did not run)."
+    masks, p_true = masks_and_fit(net, xu, yu)          # 1. masks and fit test on the uniform batch (eval mode)
+    bank.add(xu, masks, p_true)                         # 2. fit samples enter the bank before this batch is mixed
     net.train()
+    balanced = epoch >= start_epoch and len(bank) >= len(xb)
+    if mixup_alpha: lm = _beta(mixup_alpha, generator); perm = torch.randperm(len(xu), generator=generator).to(xu.device)
+    if balanced: xc, mc = bank.sample(len(xb), generator); lam = float(torch.rand((), generator=generator))
     with (autocast_ctx() if autocast_ctx else contextlib.nullcontext()):
+        # 3. the balanced (context-shifted) forward pass runs first, then the uniform one, as in the authors' train.py:
+        #    the losses do not depend on the order, BatchNorm's running statistics do (the later batch weighs 0.1, the earlier 0.09)
+        loss2 = F.cross_entropy(net(context_shift(xb, xc, mc, lam), 'balanced'), yb) if balanced else None
         if mixup_alpha:
-            lm = _beta(mixup_alpha, generator); perm = torch.randperm(len(xu), generator=generator).to(xu.device)
             logits = net(lm * xu + (1 - lm) * xu[perm], 'uniform')
             loss1 = lm * F.cross_entropy(logits, yu) + (1 - lm) * F.cross_entropy(logits, yu[perm])
         else:
             loss1 = F.cross_entropy(net(xu, 'uniform'), yu)
-        loss, loss2 = loss1, None
-        if epoch >= start_epoch and len(bank) >= len(xb):
-            xc, mc = bank.sample(len(xb), generator)
-            lam = float(torch.rand((), generator=generator))
-            loss2 = F.cross_entropy(net(context_shift(xb, xc, mc, lam), 'balanced'), yb)
-            loss = loss1 + loss2
+        loss = loss1 if loss2 is None else loss1 + loss2
     opt.zero_grad(set_to_none=True)
     if scaler is not None: scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
     else: loss.backward(); opt.step()
     return {'loss1': loss1.item(), 'loss2': None if loss2 is None else loss2.item()}
 
 # %% ../nbs/06_csa.ipynb #53741690
-from .core import EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
+from .core import time_left, EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
 from .sampling import UniformSampler, ClassAwareSampler
 from .metrics import summarize
 
@@ -203,6 +203,6 @@ def fit_csa(net: CSANet, data, *, epochs: int, lr_fn, batch_size: int = 128, see
         t = ''
         if evaluate is not None:
             t = ' | test ' + ' '.join(f"{k[0]} {v['all']:.2f}" for k, v in rec['test'].items())
-        prog.close(f"| loss {rec['loss']:.4f}/{rec['loss_balanced'] or 0:.4f} | fit {rec['fit_fraction']:.2f} | lr {lr:.4f} | {rec['seconds']:.1f}s{t}")
+        prog.close(f"| loss {rec['loss']:.4f}/{rec['loss_balanced'] or 0:.4f} | fit {rec['fit_fraction']:.2f} | lr {lr:.4f} | {rec['seconds']:.1f}s{t} | {time_left(history, epochs)}")
         if on_epoch_end is not None: on_epoch_end(epoch, rec)
     return history

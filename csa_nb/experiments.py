@@ -9,8 +9,8 @@ from dataclasses import dataclass, asdict, replace, fields
 from pathlib import Path
 import numpy as np
 import torch
-from .core import (seed_everything, pick_device, pick_precision, autocast, outputs_root, atomic_write_json,
-                         atomic_torch_save, atomic_path, provenance, device_name)
+from .core import (seed_everything, pick_device, precision_for, autocast, outputs_root, atomic_write_json,
+                         atomic_torch_save, atomic_path, provenance, device_name, file_digest, PRECISION_CHOICES)
 from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS
 from .models import build_model, ARCHS
 from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
@@ -21,11 +21,11 @@ from .csa import CSANet, fit_csa, evaluate_heads
 from .inspect import save_artifacts, ARTIFACTS
 
 # %% auto #0
-__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'METRICS4', 'PAPER_TABLE1',
-           'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'TABLE2_ROW', 'check_profile', 'default_profile',
-           'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained',
-           'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame',
-           'table2_markdown']
+__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'CSA_STEP_ORDER',
+           'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'TABLE2_ROW',
+           'check_profile', 'default_profile', 'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule',
+           'run_experiment', 'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown',
+           'paper_table2', 'table2_frame', 'table2_markdown']
 
 # %% ../nbs/08_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -73,6 +73,7 @@ class RunSpec:
     mixup_alpha: float | None = None     # csa-mixup only
     images: str | None = None            # an image-folder copy of the dataset (folder or archive)
     rng: str | None = None               # None/'per-epoch': a generator per (seed, epoch); 'notebook': the authors' notebook streams
+    precision: str | None = None         # None/'fp32': float32, the authors' setting; 'bf16'/'fp16': autocast (named in the run's name)
 
     def __post_init__(self):
         check_dataset_name(self.dataset); m = get_method(self.method); check_profile(self.profile)
@@ -107,6 +108,9 @@ class RunSpec:
         if self.rng not in (None, *RNG_CHOICES):
             raise ValueError(f"unknown rng {self.rng!r}; valid choices: {', '.join(RNG_CHOICES)}")
         if self.rng == 'per-epoch': object.__setattr__(self, 'rng', None)
+        if self.precision not in (None, *PRECISION_CHOICES):
+            raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISION_CHOICES)}")
+        if self.precision == 'fp32': object.__setattr__(self, 'precision', None)
         if self.rng == 'notebook' and m.csa:
             raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
 
@@ -119,8 +123,13 @@ class RunSpec:
     def hash(self) -> str:
         return hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
     @property
-    def name(self) -> str: return f'{self.dataset}-{self.method}-s{self.seed}-{self.hash}'
-    def to_dict(self) -> dict: return asdict(self)
+    def name(self) -> str:
+        return f'{self.dataset}-{self.method}-s{self.seed}{"-" + self.precision if self.precision else ""}-{self.hash}'
+    def to_dict(self) -> dict:
+        "The spec as saved with a run: an image folder by its file name only (no path of the machine that made it)."
+        d = asdict(self)
+        if d['images']: d['images'] = Path(d['images']).name
+        return d
 
     @classmethod
     def for_profile(cls, dataset: str, method: str, profile: str = 'paper', seed: int = 0,
@@ -177,6 +186,8 @@ def lr_schedule(spec: RunSpec):
         return warmup_step_lr(spec.lr, max(2, round(5 * spec.epochs / 200)), (int(0.8 * spec.epochs), int(0.9 * spec.epochs)))
     return cosine_lr(spec.lr, spec.epochs)
 
+CSA_STEP_ORDER = 'balanced-first'   # the authors' order of the two forward passes (see `csa_step`)
+
 def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None, force: bool = False,
                    on_epoch_end=None) -> dict:
     "Run `spec` (or load its finished result) and return the result dict."
@@ -189,11 +200,12 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     finally: torch.set_num_threads(threads)
 
 def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) -> dict:
-    precision = pick_precision(device)
+    precision = precision_for(spec.precision, device)   # float32 unless the spec asks for autocast
     ac = lambda: autocast(device, precision)
     rd = store.run_dir(spec); rd.mkdir(parents=True, exist_ok=True)
     atomic_write_json(rd / 'spec.json', spec.to_dict())
     t0, prov = time.perf_counter(), provenance(device)   # provenance of the code as it was when the run started
+    if spec.images: prov['images'] = file_digest(spec.images)   # the data file by name and MD5, not by its local path
     seed_everything(spec.seed)
     data = build_dataset(spec.dataset, spec.imb_factor, device, **({'images': spec.images} if spec.images else {}))
     method = get_method(spec.method)
@@ -216,7 +228,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         if not hist1: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs})")
         preds = hist1[-1]['test']
         chosen = max(preds, key=lambda k: preds[k]['all'])
-        extra = {'predictors': preds, 'metrics_predictor': chosen}
+        extra = {'predictors': preds, 'metrics_predictor': chosen, 'csa_step_order': CSA_STEP_ORDER}
         final_hist = [{**r, 'test': r['test'][chosen]} for r in hist1]
         atomic_torch_save({'model': net.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
         save_artifacts(net, data, rd, test_prep, ac, seed=spec.seed, fit_threshold=spec.fit_threshold)
@@ -382,7 +394,8 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
         row = dict(dataset=s.dataset, imbalance=round(1 / s.imb_factor), method=s.method, seed=s.seed,
                    all=m['all'], many=m['many'], medium=m['medium'], few=m['few'], predictor=r.get('metrics_predictor', ''),
                    paper=ref, diff=None if ref is None else round(m['all'] - ref, 2), profile=s.profile, epochs=s.epochs,
-                   data_source=r['dataset']['source'], wall_seconds=r['wall_seconds'], device=r['device'])
+                   data_source=r['dataset']['source'], wall_seconds=r['wall_seconds'], device=r['device'],
+                   step_order=r.get('csa_step_order', ''))
         for k, v in r.get('predictors', {}).items(): row[f'{k}_head_all'] = v['all']
         rows.append(row)
     return pd.DataFrame(rows)
@@ -402,7 +415,12 @@ def table2_markdown(df) -> str:
             heads = ' / '.join(f'{getattr(r, k + "_head_all"):.1f}' for k in ('uniform', 'balanced', 'ensemble')) if r.predictor else ''
             p = '-' if r.paper is None or r.paper != r.paper else f'{r.paper:.1f}'
             d = '' if r.diff is None or r.diff != r.diff else f'{r.diff:+.1f}'
-            out.append(f"| {name.get(r.method, r.method)}{' (' + r.predictor + ' head)' if r.predictor else ''} | {r.all:.1f} | {r.many:.1f} | "
+            mark = ' †' if r.step_order.startswith('uniform-first') else ''
+            out.append(f"| {name.get(r.method, r.method)}{' (' + r.predictor + ' head)' if r.predictor else ''}{mark} | {r.all:.1f} | {r.many:.1f} | "
                        f"{r.medium:.1f} | {r.few:.1f} | {p} | {d} | {heads} | {r.wall_seconds:.0f} |")
+        if any(s.startswith('uniform-first') for s in g.step_order):
+            out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "
+                       "the authors (and csa_nb now) run the balanced one first. Losses and gradients are the same; BatchNorm's running "
+                       "statistics weight the two batches 0.1/0.09 instead of 0.09/0.1.")
         out.append('')
     return '\n'.join(out)

@@ -4,10 +4,10 @@
 
 # %% ../nbs/10_pipeline.ipynb #2f12f12f
 from __future__ import annotations
-import argparse, datetime, json, os, sys, time
+import argparse, datetime, fnmatch, json, os, shutil, sys, time
 from pathlib import Path
 import numpy as np
-from .core import outputs_root, project_root, atomic_write_text, git_commit
+from .core import outputs_root, project_root, mirror_root, atomic_write_text, git_commit, PRECISION_CHOICES
 from .data import DatasetUnavailable
 from .experiments import (RunSpec, ResultStore, run_experiment, table1_frame, table1_markdown, default_profile,
                                 check_profile, PROFILE_SEEDS, PROFILE_CHOICES)
@@ -18,7 +18,7 @@ __all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'TARGETS', 'CIFAR_TARGETS', 'FIG
            'FIGURE_ORDER', 'ENGINES', 'BUILDERS', 'rs_spec', 'csa_spec', 'target_specs', 'parse_only', 'plan_runs',
            'finished_specs', 'make_table1', 'make_table2', 'make_fig2', 'make_fig4', 'make_fig1', 'make_fig9',
            'make_fig3', 'make_fig10', 'make_csa_examples', 'write_report', 'notebooks_dir', 'pick_engine',
-           'execute_notebook', 'reproduce', 'main']
+           'execute_notebook', 'reproduce', 'committed_runs', 'verify_runs', 'verify_markdown', 'main']
 
 # %% ../nbs/10_pipeline.ipynb #73184a82
 TABLE1_DATASETS = ('mnist-lt', 'fashion-lt', 'cmnist-lt')
@@ -388,6 +388,56 @@ def reproduce(profile: str | None = None, only=None, out: str | Path | None = No
     log(f'wrote {report} ({ran} runs executed, {skipped} skipped, {time.perf_counter() - t0:.0f} s)')
     return report
 
+# %% ../nbs/10_pipeline.ipynb #b858a27d
+def _resolve_images(name: str | None, images=None) -> str | None:
+    "The local path of a committed run's image-folder copy, known by its file name: `images` if it has that name, else the mirror's."
+    if not name: return None
+    cands = [Path(images)] if images else []
+    if mirror_root() is not None: cands.append(mirror_root() / name)
+    for p in cands:
+        if p.name == name and p.exists(): return str(p.resolve())
+    raise FileNotFoundError(f"this run was made from the image-folder copy {name!r}: pass --images PATH/{name} or put it in $CSA_DATA_MIRROR")
+
+def committed_runs(pattern: str = '*', store: ResultStore | None = None) -> list[Path]:
+    "Finished run folders under `store` whose names match the shell-style `pattern`, CE runs before the runs that reuse them."
+    store = store or ResultStore()
+    dirs = [d for d in sorted(store.root.glob('*')) if fnmatch.fnmatch(d.name, pattern) and (d / 'result.json').exists()]
+    if not dirs: raise ValueError(f"no finished run under {store.root} matches {pattern!r}")
+    order = {m: i for i, m in enumerate(METHODS)}
+    return sorted(dirs, key=lambda d: order.get(json.loads((d / 'result.json').read_text())['spec']['method'], 99))
+
+def verify_runs(pattern: str = '*', store: ResultStore | None = None, scratch: str | Path | None = None, images=None,
+                device=None, log=print):
+    "Re-run the committed runs matching `pattern` into `scratch` (default `outputs/verify`); one row per (run, metric)."
+    import pandas as pd
+    store = store or ResultStore()
+    scratch_store = ResultStore(Path(scratch or outputs_root() / 'verify') / 'runs')
+    rows = []
+    for d in committed_runs(pattern, store):
+        old = json.loads((d / 'result.json').read_text())
+        sd = dict(old['spec']); sd['images'] = _resolve_images(sd.get('images'), images)
+        spec = RunSpec(**{k: v for k, v in sd.items() if k in RunSpec.__dataclass_fields__})
+        if spec.name != d.name:
+            raise ValueError(f"{d.name}: its saved spec now names run {spec.name}; the run's identity changed since it was made")
+        shutil.rmtree(scratch_store.run_dir(spec), ignore_errors=True)
+        t0 = time.perf_counter(); log(f'verify {spec.name}: re-running ...')
+        new = run_experiment(spec, scratch_store, device=device)
+        for k in ('all', 'many', 'medium', 'few'):
+            rows.append(dict(run=spec.name, metric=k, committed=old['metrics'][k], rerun=new['metrics'][k],
+                             diff=round(new['metrics'][k] - old['metrics'][k], 4), seconds=round(time.perf_counter() - t0, 1),
+                             committed_on=old['device'], rerun_on=new['device']))
+    df = pd.DataFrame(rows)
+    atomic_write_text(scratch_store.root.parent / 'verify.csv', df.to_csv(index=False))
+    return df
+
+def verify_markdown(df) -> str:
+    "One line per run: committed / re-run / difference for All, Many, Medium, Few."
+    out = ['| run | ' + ' | '.join(f'{m} committed / re-run (diff)' for m in ('All', 'Many', 'Medium', 'Few')) + ' |', '| --- ' * 5 + '|']
+    for run, g in df.groupby('run', sort=False):
+        out.append(f'| `{run}` | ' + ' | '.join(f'{r.committed:.2f} / {r.rerun:.2f} ({r.diff:+.2f})' for r in g.itertuples()) + ' |')
+    out.append(f"\nlargest absolute difference: {df['diff'].abs().max():.2f} points (All: {df[df.metric == 'all']['diff'].abs().max():.2f})")
+    return '\n'.join(out)
+
 # %% ../nbs/10_pipeline.ipynb #e9ea8bd6
 def _parser() -> argparse.ArgumentParser:
     from csa_nb.data import DATASETS
@@ -405,6 +455,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--force', action='store_true', help='run again even if a result exists')
     t.add_argument('--images', default=None, help='CIFAR only: an image-folder copy (train/<class>/*, test/<class>/*), as a folder or an archive')
     t.add_argument('--gamma', type=float, default=None, help='balance exponent in [0, 1]: the sampler of rs-gamma, or the balanced branch of csa/csa-mixup (default 1)')
+    t.add_argument('--precision', default=None, help=f"one of: {', '.join(PRECISION_CHOICES)} (default fp32, the authors' setting; others are named in the run's name)")
     r = sub.add_parser('reproduce', help='run the pipeline of run_all.ipynb')
     r.add_argument('--profile', default=None, help=f"one of: {', '.join(PROFILE_CHOICES)} (default: paper with a GPU, else cpu)")
     r.add_argument('--only', default=None, help=f"comma-separated targets: {', '.join(TARGETS)}")
@@ -412,6 +463,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--engine', default='auto', help=f"one of: {', '.join(ENGINES)}")
     r.add_argument('--device', default=None)
     r.add_argument('--cifar10-images', default=None, help='an image-folder copy of CIFAR-10 (folder or archive) instead of the torchvision archive')
+    v = sub.add_parser('verify', help='re-run committed runs into a scratch folder and print committed vs re-run metrics')
+    v.add_argument('--runs', default='*', help="shell-style pattern of run folder names, e.g. 'mnist-lt-*-s0-*' (default: all)")
+    v.add_argument('--out', default=None, help='outputs folder holding the committed runs (default ./outputs or $CSA_OUTPUTS)')
+    v.add_argument('--images', default=None, help="the image-folder copy a CIFAR run was made from, if not in $CSA_DATA_MIRROR")
+    v.add_argument('--device', default=None)
     return p
 
 def main(argv=None) -> int:
@@ -422,11 +478,16 @@ def main(argv=None) -> int:
             if args.images and not args.dataset.startswith('cifar'):
                 raise ValueError(f"--images selects an image-folder copy of a CIFAR dataset; valid choices: cifar10-lt, cifar100-lt")
             spec = RunSpec.for_profile(args.dataset, args.method, args.profile, seed=args.seed, imb_factor=args.imb_factor,
-                                       epochs=args.epochs, gamma=args.gamma,
+                                       epochs=args.epochs, gamma=args.gamma, precision=args.precision,
                                        images=str(Path(args.images).resolve()) if args.images else None)
             store = ResultStore(Path(args.out) / 'runs') if args.out else ResultStore()
             res = run_experiment(spec, store, device=args.device, force=args.force)
             print(json.dumps(res, indent=1))
+        elif args.cmd == 'verify':
+            out = Path(args.out) if args.out else outputs_root()
+            df = verify_runs(args.runs, ResultStore(out / 'runs'), out / 'verify', images=args.images, device=args.device,
+                             log=lambda m: print(m, file=sys.stderr, flush=True))
+            print(verify_markdown(df))
         else:
             reproduce(args.profile, args.only, args.out, args.engine, args.device, log=lambda m: print(m, file=sys.stderr, flush=True),
                       cifar10_images=args.cifar10_images)

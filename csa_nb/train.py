@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 import torch.nn.functional as F
-from .core import EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
+from .core import time_left, EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
 from .sampling import make_sampler, ClassAwareSampler
 from .metrics import summarize, predict
 from .data import LTData
@@ -75,7 +75,7 @@ def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler, *, e
         history.append(rec)
         if ckpt_path is not None: save_checkpoint(ckpt_path, module, opt, scaler, history, epoch)
         test = f" | test all {rec['test']['all']:.2f}" if evaluate is not None else ''
-        prog.close(f"| loss {rec['loss']:.4f} | lr {lr:.4f} | {rec['seconds']:.1f}s{test}")
+        prog.close(f"| loss {rec['loss']:.4f} | lr {lr:.4f} | {rec['seconds']:.1f}s{test} | {time_left(history, epochs)}")
         if on_epoch_end is not None: on_epoch_end(epoch, rec)
     return history
 
