@@ -1,0 +1,80 @@
+"""The training loops' numbers, pinned before the one-loop refactor (issue: Table 2 in full): short CE, CB-RS, cRT and CSA runs
+through `run_experiment` must give the recorded metrics and per-epoch losses under the same random streams.
+
+`python tests/test_loop_golden.py --record` wrote tests/golden/loop_metrics.json with the loops as they were at commit 84de49d.
+On the machine that recorded it (same CPU and torch) the comparison is exact; elsewhere float rounding may differ, so there the
+losses must agree to 1e-4 (relative) and each accuracy to within one test image."""
+import json, platform, sys
+from pathlib import Path
+import pytest
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import make_toy
+from csa_nb import data as D, experiments as E
+from csa_nb.experiments import RunSpec, ResultStore, run_experiment
+
+GOLDEN = Path(__file__).parent / 'golden' / 'loop_metrics.json'
+TOY32 = dict(arch='resnet32', epochs=3, crt_epochs=2, batch_size=8, lr=0.05, momentum=0.9, weight_decay=2e-4,
+             schedule='warmup-step', epoch_length='dataset', start_epoch=1, bank_size=8, fit_threshold=0.0, mixup_alpha=1.0)
+CASES = {   # name -> (dataset, method, overrides)
+    'ce': ('toy-lt', 'ce', {}), 'cb-rs': ('toy-lt', 'cb-rs', {}), 'crt': ('toy-lt', 'crt', {}),
+    'cb-rs-notebook': ('toy-lt', 'cb-rs', {'rng': 'notebook'}), 'crt-notebook': ('toy-lt', 'crt', {'rng': 'notebook'}),
+    'ce-resnet': ('toy32-lt', 'ce', {}), 'crt-resnet': ('toy32-lt', 'crt', {}), 'csa': ('toy32-lt', 'csa', {}),
+    'csa-mixup': ('toy32-lt', 'csa-mixup', {}), 'csa-gamma': ('toy32-lt', 'csa', {'gamma': 0.5}),
+}
+
+def make_toy32(imb_factor=0.01, **kw):
+    "3-class, 3-channel 32 px long-tailed images: a bright square in the class's colour channel, plus noise."
+    g = torch.Generator().manual_seed(7)
+    def draw(counts):
+        y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
+        x = (torch.rand(len(y), 3, 32, 32, generator=g) * 80).to(torch.uint8)
+        for i in range(len(y)): x[i, int(y[i]), 8:24, 8:24] = 250
+        return x, y.long()
+    (x, y), (tx, ty) = draw([40, 16, 8]), draw([10, 10, 10])
+    return D.LTData('toy32-lt', x, y, tx, ty, 3, [40, 16, 8], {'many': (0, 1), 'medium': (1, 2), 'few': (2, 3)},
+                    source='made by the tests', info={'imb_factor': imb_factor, 'mean': (0.5, 0.5, 0.5), 'std': (0.25, 0.25, 0.25)})
+
+def run_cases(root: Path) -> dict:
+    out = {}
+    for name, (ds, method, kw) in CASES.items():
+        torch.set_num_threads(1)
+        r = run_experiment(RunSpec.for_profile(ds, method, 'cpu', **kw), ResultStore(root / name))
+        hist = r['history']['crt'] or r['history']['stage1']
+        out[name] = {'metrics': {k: r['metrics'][k] for k in ('all', 'many', 'medium', 'few', 'per_class')},
+                     'losses': [h['loss'] for h in r['history']['stage1']] + [h['loss'] for h in r['history']['crt']],
+                     'balanced_losses': [h.get('loss_balanced') for h in r['history']['stage1']],
+                     'predictors': {k: v['all'] for k, v in r.get('predictors', {}).items()}}
+    return out
+
+def fingerprint() -> str: return f"{platform.machine()} {platform.processor()} torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}"
+
+@pytest.fixture
+def toys(monkeypatch):
+    for name, fn in (('toy-lt', make_toy), ('toy32-lt', make_toy32)): monkeypatch.setitem(D.DATASETS, name, fn)
+    monkeypatch.setitem(E.PROTOCOLS, 'toy-lt', dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05))
+    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', TOY32)
+
+def test_the_loops_give_the_recorded_numbers(toys, tmp_path):
+    threads = torch.get_num_threads()
+    try: got = run_cases(tmp_path)
+    finally: torch.set_num_threads(threads)
+    golden = json.loads(GOLDEN.read_text())
+    assert set(got) == set(golden['cases'])
+    exact = golden['fingerprint'] == fingerprint()
+    for name, want in golden['cases'].items():
+        g = got[name]
+        if exact:
+            assert g == want, name
+            continue
+        assert g['losses'] == pytest.approx(want['losses'], rel=1e-4), name
+        for k in ('all', 'many', 'medium', 'few'): assert abs(g['metrics'][k] - want['metrics'][k]) <= 3.34, (name, k)   # one of 30 test images
+
+if __name__ == '__main__' and '--record' in sys.argv:
+    import tempfile
+    for name, fn in (('toy-lt', make_toy), ('toy32-lt', make_toy32)): D.DATASETS[name] = fn
+    E.PROTOCOLS['toy-lt'] = dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05); E.PROTOCOLS['toy32-lt'] = TOY32
+    cases = run_cases(Path(tempfile.mkdtemp()))
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps({'fingerprint': fingerprint(), 'cases': cases}, indent=1) + '\n')
+    print({k: v['metrics']['all'] for k, v in cases.items()})
