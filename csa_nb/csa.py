@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['class_activation_map', 'grad_cam', 'normalise_cam', 'context_mask', 'ContextBank', 'context_shift', 'CSANet',
-           'masks_and_fit', 'csa_step', 'predict_heads', 'evaluate_heads', 'fit_csa']
+           'masks_and_fit', 'csa_losses', 'csa_step', 'predict_heads', 'evaluate_heads', 'CSAStep', 'fit_csa']
 
 # %% ../nbs/06_csa.ipynb #11cdd788
 def class_activation_map(fmap: torch.Tensor, weight: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -110,10 +110,10 @@ def _beta(alpha: float, generator) -> float:
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
     return float(np.random.RandomState(seed).beta(alpha, alpha))
 
-def csa_step(net: CSANet, opt: torch.optim.Optimizer, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
-             bank: ContextBank, epoch: int, start_epoch: int = 10, generator: torch.Generator | None = None,
-             mixup_alpha: float | None = None, scaler=None, autocast_ctx=None) -> dict:
-    "One CSA iteration on normalised batches, in the authors' order; returns the two losses (loss2 None when the balanced branch did not run)."
+def csa_losses(net: CSANet, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor, bank: ContextBank,
+               epoch: int, start_epoch: int = 10, generator: torch.Generator | None = None, mixup_alpha: float | None = None,
+               autocast_ctx=None) -> tuple:
+    "The CSA losses of one iteration on normalised batches, in the authors' order: (loss to minimise, loss1, loss2 or None)."
     masks, p_true = masks_and_fit(net, xu, yu)          # 1. masks and fit test on the uniform batch (eval mode)
     bank.add(xu, masks, p_true)                         # 2. fit samples enter the bank before this batch is mixed
     net.train()
@@ -130,13 +130,21 @@ def csa_step(net: CSANet, opt: torch.optim.Optimizer, xu: torch.Tensor, yu: torc
         else:
             loss1 = F.cross_entropy(net(xu, 'uniform'), yu)
         loss = loss1 if loss2 is None else loss1 + loss2
+    return loss, loss1, loss2
+
+def csa_step(net: CSANet, opt: torch.optim.Optimizer, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor,
+             bank: ContextBank, epoch: int, start_epoch: int = 10, generator: torch.Generator | None = None,
+             mixup_alpha: float | None = None, scaler=None, autocast_ctx=None) -> dict:
+    "One CSA iteration with its SGD step; returns the two losses (loss2 None when the balanced branch did not run)."
+    loss, loss1, loss2 = csa_losses(net, xu, yu, xb, yb, bank, epoch, start_epoch, generator, mixup_alpha, autocast_ctx)
     opt.zero_grad(set_to_none=True)
     if scaler is not None: scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
     else: loss.backward(); opt.step()
     return {'loss1': loss1.item(), 'loss2': None if loss2 is None else loss2.item()}
 
 # %% ../nbs/06_csa.ipynb #53741690
-from .core import time_left, EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
+from .core import Precision, autocast
+from .train import train_loop
 from .sampling import UniformSampler, ClassAwareSampler
 from .metrics import summarize
 
@@ -158,51 +166,38 @@ def evaluate_heads(net: CSANet, data, prepare=None, autocast_ctx=None) -> dict:
     logits = predict_heads(net, data.test_x, prepare, autocast_ctx=autocast_ctx)
     return {k: summarize(v, data.test_y, data.counts, data.groups) for k, v in logits.items()}
 
+class CSAStep:
+    "CSA as a step of `train_loop`: two streams (uniform, re-sampled) into one `CSANet`; the bank is emptied every epoch."
+    def __init__(self, net: CSANet, *, start_epoch: int = 10, bank_size: int = 128, fit_threshold: float = 0.8,
+                 mixup_alpha: float | None = None, mixup_off_last: int = 3, precision: Precision = Precision()):
+        self.net, self.start_epoch, self.mixup_alpha, self.mixup_off_last = net, start_epoch, mixup_alpha, mixup_off_last
+        self.bank, self.precision = ContextBank(bank_size, fit_threshold), precision
+    def begin_epoch(self, epoch: int, epochs: int):
+        self.bank.reset(); self.l1, self.l2, self.n2 = 0.0, 0.0, 0
+        self.mix = self.mixup_alpha if (self.mixup_alpha and epoch < epochs - self.mixup_off_last) else None
+    def __call__(self, batches, epoch, generator):
+        (xu, yu), (xb, yb) = batches
+        ac = (lambda: autocast(xu.device, self.precision)) if self.precision.dtype is not None else None
+        loss, loss1, loss2 = csa_losses(self.net, xu, yu, xb, yb, self.bank, epoch, self.start_epoch, generator, self.mix, ac)
+        self.l1 += loss1.item() * len(yu)
+        if loss2 is not None: self.l2 += loss2.item() * len(yu); self.n2 += len(yu)
+        return loss
+    def end_epoch(self, samples: int) -> dict:
+        return {'loss': round(self.l1 / max(samples, 1), 6), 'loss_balanced': round(self.l2 / self.n2, 6) if self.n2 else None,
+                'balanced_samples': self.n2, 'fit_fraction': round(self.bank.fit / max(self.bank.seen, 1), 4), 'mixup': bool(self.mix)}
+    def describe(self, rec: dict) -> str:
+        return f"loss {rec['loss']:.4f}/{rec['loss_balanced'] or 0:.4f} | fit {rec['fit_fraction']:.2f}"
+
 def fit_csa(net: CSANet, data, *, epochs: int, lr_fn, batch_size: int = 128, seed: int = 0, momentum: float = 0.9,
             weight_decay: float = 2e-4, prepare=None, evaluate=None, start_epoch: int = 10, bank_size: int = 128,
             fit_threshold: float = 0.8, mixup_alpha: float | None = None, mixup_off_last: int = 3,
             balanced_sampler=None, precision: Precision = Precision(), ckpt_path=None, desc: str = 'csa',
             on_epoch_end=None) -> list[dict]:
-    "Train `net` with context-shift augmentation on `data` (an `LTData` on the device); return the history.\n\n    `balanced_sampler` draws the re-sampled stream (default: class-aware with epochs of the training-set size)."
-    if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
-    device = data.device
-    prefer_memory_format(net, device)
-    opt = torch.optim.SGD(net.parameters(), lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
-    ac = lambda: autocast(device, precision)
-    history, start = resume_checkpoint(ckpt_path, net, opt, scaler, device)
+    "Train `net` with context-shift augmentation on `data` (an `LTData` on the device): `train_loop` with a `CSAStep`.\n\n    `balanced_sampler` draws the re-sampled stream (default: class-aware with epochs of the training-set size)."
     uni = UniformSampler(data.train_y, data.num_classes)
     bal = balanced_sampler or ClassAwareSampler(data.train_y, data.num_classes, length=len(data.train_y))
-    bank = ContextBank(bank_size, fit_threshold)
-    for epoch in range(start, epochs):
-        lr = lr_fn(epoch)
-        for g_ in opt.param_groups: g_['lr'] = lr
-        gen = epoch_generator(seed, epoch, 5)
-        iu, ib = uni.epoch_indices(epoch, seed).to(device), bal.epoch_indices(epoch, seed).to(device)
-        bank.reset()
-        nb = math.ceil(len(iu) / batch_size)
-        prog = EpochProgress(nb, f'{desc} epoch {epoch + 1}/{epochs}')
-        t0, l1, l2, n2 = time.perf_counter(), 0.0, 0.0, 0
-        mix = mixup_alpha if (mixup_alpha and epoch < epochs - mixup_off_last) else None
-        for b in range(nb):
-            bu = iu[b * batch_size:(b + 1) * batch_size]; bb = ib[b * batch_size:(b + 1) * batch_size][:len(bu)]
-            xu, xb = data.train_x[bu], data.train_x[bb]
-            if prepare is not None: xu, xb = prepare(xu, gen), prepare(xb, gen)
-            r = csa_step(net, opt, xu, data.train_y[bu], xb, data.train_y[bb], bank, epoch, start_epoch, gen, mix,
-                         scaler if precision.scaler else None, ac if precision.dtype is not None else None)
-            l1 += r['loss1'] * len(bu)
-            if r['loss2'] is not None: l2 += r['loss2'] * len(bu); n2 += len(bu)
-            prog.update()
-        rec = {'epoch': epoch, 'lr': lr, 'loss': round(l1 / max(len(iu), 1), 6),
-               'loss_balanced': round(l2 / n2, 6) if n2 else None, 'balanced_samples': n2,
-               'fit_fraction': round(bank.fit / max(bank.seen, 1), 4), 'mixup': bool(mix), 'samples': len(iu),
-               'seconds': round(time.perf_counter() - t0, 3)}
-        if evaluate is not None: rec['test'] = evaluate(net)
-        history.append(rec)
-        if ckpt_path is not None: save_checkpoint(ckpt_path, net, opt, scaler, history, epoch)
-        t = ''
-        if evaluate is not None:
-            t = ' | test ' + ' '.join(f"{k[0]} {v['all']:.2f}" for k, v in rec['test'].items())
-        prog.close(f"| loss {rec['loss']:.4f}/{rec['loss_balanced'] or 0:.4f} | fit {rec['fit_fraction']:.2f} | lr {lr:.4f} | {rec['seconds']:.1f}s{t} | {time_left(history, epochs)}")
-        if on_epoch_end is not None: on_epoch_end(epoch, rec)
-    return history
+    step = CSAStep(net, start_epoch=start_epoch, bank_size=bank_size, fit_threshold=fit_threshold, mixup_alpha=mixup_alpha,
+                   mixup_off_last=mixup_off_last, precision=precision)
+    return train_loop(net, data.train_x, data.train_y, [uni, bal], step, epochs=epochs, lr_fn=lr_fn, batch_size=batch_size,
+                      seed=seed, momentum=momentum, weight_decay=weight_decay, prepare=prepare, evaluate=evaluate,
+                      precision=precision, ckpt_path=ckpt_path, desc=desc, on_epoch_end=on_epoch_end, stream=5)

@@ -22,10 +22,10 @@ from .inspect import save_artifacts, ARTIFACTS
 
 # %% auto #0
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'CSA_STEP_ORDER',
-           'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'TABLE2_ROW',
-           'check_profile', 'default_profile', 'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule',
-           'run_experiment', 'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown',
-           'paper_table2', 'table2_frame', 'table2_markdown']
+           'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'check_profile',
+           'default_profile', 'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment',
+           'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2',
+           'table2_frame', 'table2_markdown']
 
 # %% ../nbs/08_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -227,7 +227,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
                         precision=precision, ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
         if not hist1: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs})")
         preds = hist1[-1]['test']
-        chosen = max(preds, key=lambda k: preds[k]['all'])
+        chosen = method.predictor   # declared in the method's definition, never picked by test accuracy
         extra = {'predictors': preds, 'metrics_predictor': chosen, 'csa_step_order': CSA_STEP_ORDER}
         final_hist = [{**r, 'test': r['test'][chosen]} for r in hist1]
         atomic_torch_save({'model': net.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
@@ -346,7 +346,6 @@ def table1_markdown(df) -> str:
     "Readable Table 1: per dataset, each method's All/Many/Medium/Few as ours (reference, difference)."
     if df.empty: return '_no finished runs_\n'
     out = []
-    name = {'ce': 'CE', 'crt': 'cRT', 'cb-rs': 'CB-RS'}
     f = lambda v: '-' if v != v else f'{v:.1f}'
     d = lambda v: '' if v != v else f'{v:+.1f}'
     for ds, g in df.groupby('dataset', sort=False):
@@ -359,7 +358,7 @@ def table1_markdown(df) -> str:
             cells = [f"{f(r.ours_seed0)} ({f(r.reference)}, {d(r.diff_seed0)})" for r in gm.itertuples()]
             a = gm[gm.metric == 'all'].iloc[0]
             sd = '' if a.ours_sd != a.ours_sd else f' ± {a.ours_sd:.1f}'
-            out.append(f"| {name.get(m, m)} | " + ' | '.join(cells) + f" | {a.ours_mean:.1f}{sd} ({d(a.diff_mean)}) |")
+            out.append(f"| {get_method(m).label} | " + ' | '.join(cells) + f" | {a.ours_mean:.1f}{sd} ({d(a.diff_mean)}) |")
         out.append('')
     return '\n'.join(out)
 
@@ -376,11 +375,10 @@ PAPER_TABLE2 = {  # row -> All per TABLE2_COLUMNS (None: not reported)
     'cRT + mixup': (45.1, 50.9, 62.1, 79.1, 84.2, 89.8), 'LWS + mixup': (44.2, 50.7, 62.3, 76.3, 82.6, 89.6),
     'CSA': (45.8, 49.6, 61.3, 80.6, 84.3, 89.8), 'CSA + mixup': (46.6, 51.9, 62.6, 82.5, 86.0, 90.8),
 }
-TABLE2_ROW = {'ce': 'CE', 'crt': 'cRT', 'csa': 'CSA', 'csa-mixup': 'CSA + mixup'}
 
 def paper_table2(method: str, dataset: str, imb_factor: float):
     "The paper's Table 2 value for our `method` on (dataset, imbalance), or None."
-    row = PAPER_TABLE2.get(TABLE2_ROW.get(method, ''))
+    row = PAPER_TABLE2.get(get_method(method).paper_row or '')
     if row is None or (dataset, imb_factor) not in TABLE2_COLUMNS: return None
     return row[TABLE2_COLUMNS.index((dataset, imb_factor))]
 
@@ -403,7 +401,6 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
 def table2_markdown(df) -> str:
     "Readable Table 2: ours beside the paper, per dataset and imbalance ratio."
     if df.empty: return '_no finished runs_\n'
-    name = {'ce': 'CE', 'crt': 'cRT', 'cb-rs': 'CB-RS', 'csa': 'CSA', 'csa-mixup': 'CSA + mixup', 'rs-gamma': 'RS-gamma'}
     out = []
     for (ds, imb), g in df.groupby(['dataset', 'imbalance'], sort=False):
         jpeg = any('image folder' in s for s in g.data_source)
@@ -416,7 +413,7 @@ def table2_markdown(df) -> str:
             p = '-' if r.paper is None or r.paper != r.paper else f'{r.paper:.1f}'
             d = '' if r.diff is None or r.diff != r.diff else f'{r.diff:+.1f}'
             mark = ' †' if r.step_order.startswith('uniform-first') else ''
-            out.append(f"| {name.get(r.method, r.method)}{' (' + r.predictor + ' head)' if r.predictor else ''}{mark} | {r.all:.1f} | {r.many:.1f} | "
+            out.append(f"| {get_method(r.method).label}{' (' + r.predictor + ' head)' if r.predictor else ''}{mark} | {r.all:.1f} | {r.many:.1f} | "
                        f"{r.medium:.1f} | {r.few:.1f} | {p} | {d} | {heads} | {r.wall_seconds:.0f} |")
         if any(s.startswith('uniform-first') for s in g.step_order):
             out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "

@@ -5,26 +5,28 @@
 # %% ../nbs/10_pipeline.ipynb #2f12f12f
 from __future__ import annotations
 import argparse, datetime, fnmatch, json, os, shutil, sys, time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 import numpy as np
 from .core import outputs_root, project_root, mirror_root, atomic_write_text, git_commit, PRECISION_CHOICES
 from .data import DatasetUnavailable
 from .experiments import (RunSpec, ResultStore, run_experiment, table1_frame, table1_markdown, default_profile,
                                 check_profile, PROFILE_SEEDS, PROFILE_CHOICES)
-from .train import METHODS
+from .train import METHODS, get_method
 
 # %% auto #0
-__all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'TARGETS', 'CIFAR_TARGETS', 'FIG_CIFAR', 'GAMMAS', 'FIGURE_CAPTIONS',
-           'FIGURE_ORDER', 'ENGINES', 'BUILDERS', 'rs_spec', 'csa_spec', 'target_specs', 'parse_only', 'plan_runs',
-           'finished_specs', 'make_table1', 'make_table2', 'make_fig2', 'make_fig4', 'make_fig1', 'make_fig9',
-           'make_fig3', 'make_fig10', 'make_csa_examples', 'write_report', 'notebooks_dir', 'pick_engine',
-           'execute_notebook', 'reproduce', 'committed_runs', 'verify_runs', 'verify_markdown', 'main']
+__all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'FIG_CIFAR', 'GAMMAS', 'TARGETS', 'FIG_MODELS', 'ENGINES', 'Target', 'target',
+           'rs_spec', 'csa_spec', 'target_runs', 'target_specs', 'parse_only', 'plan_runs', 'finished_runs',
+           'finished_specs', 'table1_runs', 'make_table1', 'fig2_runs', 'make_fig2', 'fig4_runs', 'make_fig4',
+           'table2_runs', 'make_table2', 'fig1_runs', 'make_fig1', 'fig_models_runs', 'make_fig3', 'fig9_runs',
+           'make_fig9', 'make_fig10', 'csa_examples_runs', 'make_csa_examples', 'figure_captions', 'write_report',
+           'notebooks_dir', 'pick_engine', 'execute_notebook', 'reproduce', 'committed_runs', 'verify_runs',
+           'verify_markdown', 'main']
 
 # %% ../nbs/10_pipeline.ipynb #73184a82
 TABLE1_DATASETS = ('mnist-lt', 'fashion-lt', 'cmnist-lt')
 TABLE1_METHODS = ('ce', 'crt', 'cb-rs')
-TARGETS = ('table1', 'fig2', 'fig4', 'table2', 'fig1', 'fig3', 'fig9', 'fig10', 'csa_examples')
-CIFAR_TARGETS = ('table2', 'fig1', 'fig3', 'fig9', 'fig10', 'csa_examples')   # those that take `cifar10_images`
 FIG_CIFAR = {'smoke': 'cifar10-lt', 'cpu': 'cifar10-lt', 'paper': 'cifar100-lt'}   # the CIFAR set of Figures 1, 3, 9, 10
 GAMMAS = {  # the balance exponents of Figures 1 and 9, per profile and architecture
     'smoke': {'lenet2': (0.0, 0.5, 1.0), 'resnet32': (0.0, 1.0)},
@@ -32,17 +34,25 @@ GAMMAS = {  # the balance exponents of Figures 1 and 9, per profile and architec
     'paper': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.25, 0.5, 0.75, 1.0)},
 }
 
-def _specs(datasets, methods, profile, seeds) -> list[RunSpec]:
-    return [RunSpec.for_profile(d, m, profile, seed=s) for s in seeds for d in datasets for m in methods]
+@dataclass(frozen=True)
+class Target:
+    "One output of the pipeline: the runs it reads (by role), the function that builds it, the files it writes with their captions."
+    name: str
+    runs: Callable        # (profile, cifar10_images) -> {role: RunSpec}; roles are keys like (dataset, method, seed) or ('rs', gamma)
+    build: Callable       # (profile, out[, cifar10_images]) -> what it wrote
+    writes: dict          # file stem -> caption (for the report)
+    cifar: bool = False   # takes `cifar10_images`
 
-def _cifar_specs(profile: str, cifar10_images=None) -> list[RunSpec]:
-    "Table 2's runs: CIFAR-10-LT (ratio 100) for smoke (4 methods) and cpu (5); both CIFARs at 100/50/10 and five methods for paper."
-    img = lambda d: str(Path(cifar10_images).resolve()) if (cifar10_images and d == 'cifar10-lt') else None
-    if profile in ('smoke', 'cpu'):
-        methods = ('ce', 'crt', 'cb-rs', 'csa') + (('csa-mixup',) if profile == 'cpu' else ())
-        return [RunSpec.for_profile('cifar10-lt', m, profile, images=img('cifar10-lt')) for m in methods]
-    return [RunSpec.for_profile(d, m, profile, imb_factor=f, images=img(d))
-            for d in ('cifar10-lt', 'cifar100-lt') for f in (0.01, 0.02, 0.1) for m in ('ce', 'cb-rs', 'crt', 'csa', 'csa-mixup')]
+TARGETS: dict[str, Target] = {}
+
+def target(name: str, runs: Callable, writes: dict, cifar: bool = False):
+    "Decorator: register the function below as the builder of target `name` (one entry per table or figure)."
+    def deco(build):
+        TARGETS[name] = Target(name, runs, build, writes, cifar); return build
+    return deco
+
+def _grid(datasets, methods, profile, seeds, **kw) -> dict:
+    return {(d, m, s): RunSpec.for_profile(d, m, profile, seed=s, **kw) for s in seeds for d in datasets for m in methods}
 
 def _img(dataset: str, cifar10_images=None):
     return str(Path(cifar10_images).resolve()) if (cifar10_images and dataset == 'cifar10-lt') else None
@@ -57,29 +67,19 @@ def csa_spec(dataset: str, gamma: float, profile: str, seed: int = 0, cifar10_im
     "CSA whose balanced branch samples with exponent gamma (1: the class-aware default)."
     return RunSpec.for_profile(dataset, 'csa', profile, seed=seed, gamma=gamma, images=_img(dataset, cifar10_images))
 
-def target_specs(target: str, profile: str, cifar10_images=None) -> list[RunSpec]:
+def target_runs(name: str, profile: str, cifar10_images=None) -> dict:
+    "{role: spec} of target `name` for `profile`."
+    check_profile(profile)
+    if name not in TARGETS: raise ValueError(f"unknown target {name!r}; valid choices: {', '.join(TARGETS)}")
+    return TARGETS[name].runs(profile, cifar10_images)
+
+def target_specs(name: str, profile: str, cifar10_images=None) -> list[RunSpec]:
     "The runs one target reads (`cifar10_images`: an image-folder copy of CIFAR-10 to use instead of torchvision's archive)."
-    seeds = PROFILE_SEEDS[check_profile(profile)]
-    cif, gl, gr = FIG_CIFAR[profile], GAMMAS[profile]['lenet2'], GAMMAS[profile]['resnet32']
-    fig_models = lambda: [RunSpec.for_profile(cif, m, profile, images=_img(cif, cifar10_images)) for m in ('ce', 'cb-rs', 'csa')]
-    if target == 'table1':   # the CIFAR100-LT column needs the download and 200 epochs: paper profile only
-        extra = _specs(('cifar100-lt',), TABLE1_METHODS, profile, (0,)) if profile == 'paper' else []
-        return _specs(TABLE1_DATASETS, TABLE1_METHODS, profile, seeds) + extra
-    if target == 'fig2': return _specs(('mnist-lt', 'fashion-lt'), ('ce', 'cb-rs'), profile, (0,))
-    if target == 'fig4': return _specs(('mnist-lt', 'cmnist-lt'), TABLE1_METHODS, profile, seeds)
-    if target == 'table2': return _cifar_specs(profile, cifar10_images)
-    if target == 'fig1':
-        return ([rs_spec('mnist-lt', g, profile, s) for s in seeds for g in gl] +
-                [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr])
-    if target == 'fig9':
-        return [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr] + [csa_spec(cif, g, profile, 0, cifar10_images) for g in gr]
-    if target in ('fig3', 'fig10'): return fig_models()
-    if target == 'csa_examples': return fig_models()[2:]
-    raise ValueError(f"unknown target {target!r}; valid choices: {', '.join(TARGETS)}")
+    return list(target_runs(name, profile, cifar10_images).values())
 
 def parse_only(only) -> tuple[str, ...]:
     "Targets from None (all), a comma-separated string or a list; unknown names are an error."
-    if only is None or only == '' or only == []: return TARGETS
+    if only is None or only == '' or only == []: return tuple(TARGETS)
     items = [t.strip() for t in (only.split(',') if isinstance(only, str) else only) if t.strip()]
     bad = [t for t in items if t not in TARGETS]
     if bad: raise ValueError(f"unknown target(s) {', '.join(bad)}; valid choices: {', '.join(TARGETS)}")
@@ -97,17 +97,27 @@ def plan_runs(profile: str, only=None, cifar10_images=None) -> list[RunSpec]:
 # %% ../nbs/10_pipeline.ipynb #1581be80
 def _store(out) -> ResultStore: return ResultStore(Path(out) / 'runs')
 
-def finished_specs(target: str, profile: str, store: ResultStore, cifar10_images=None) -> list[RunSpec]:
-    "The specs `target` reads, all finished; otherwise an error naming an unfinished one."
-    specs = target_specs(target, profile, cifar10_images)
-    miss = [s.name for s in specs if not store.has(s)]
+def finished_runs(target: str, profile: str, store: ResultStore, cifar10_images=None) -> dict:
+    "{role: spec} of `target`, all finished; otherwise an error naming an unfinished one."
+    runs = target_runs(target, profile, cifar10_images)
+    miss = [s.name for s in runs.values() if not store.has(s)]
     if miss: raise FileNotFoundError(f"{target} needs {len(miss)} unfinished runs, e.g. {miss[0]}; run reproduce first")
-    return specs
+    return runs
+
+def finished_specs(target: str, profile: str, store: ResultStore, cifar10_images=None) -> list[RunSpec]:
+    "The specs `target` reads, all finished."
+    return list(finished_runs(target, profile, store, cifar10_images).values())
 
 def _write_table(out: Path, name: str, intro: str, df, markdown: str) -> None:
     atomic_write_text(out / 'tables' / f'{name}.csv', df.to_csv(index=False))
     atomic_write_text(out / 'tables' / f'{name}.md', f'# {name[:-1].title()} {name[-1]}\n\n{intro}\n\n{markdown}')
 
+def table1_runs(profile, cifar10_images=None) -> dict:
+    "MNIST-LT, Fashion-LT, CMNIST-LT x CE, cRT, CB-RS x the profile's seeds; in `paper` also CIFAR100-LT, seed 0."
+    runs = _grid(TABLE1_DATASETS, TABLE1_METHODS, profile, PROFILE_SEEDS[profile])
+    return {**runs, **(_grid(('cifar100-lt',), TABLE1_METHODS, profile, (0,)) if profile == 'paper' else {})}
+
+@target('table1', table1_runs, {})
 def make_table1(profile: str, out: str | Path | None = None):
     "Write `tables/table1.{csv,md}` from the profile's runs; return the long-form DataFrame."
     out = Path(out or outputs_root()); store = _store(out)
@@ -120,35 +130,28 @@ def make_table1(profile: str, out: str | Path | None = None):
                     f"this `{profile}` table has the MNIST family. ") + "ImageNet-LT is not reproduced.", df, table1_markdown(df))
     return df
 
-def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None):
-    "Write `tables/table2.{csv,md}` from the profile's CIFAR runs; return the DataFrame."
-    from csa_nb.experiments import table2_frame, table2_markdown
-    out = Path(out or outputs_root()); store = _store(out)
-    df = table2_frame(finished_specs('table2', profile, store, cifar10_images), store)
-    _write_table(out, 'table2', "Table 2 of the paper, reproduced so far: top-1 test accuracy (%) of ResNet-32 on CIFAR-LT at the final "
-                 "epoch, seed 0, beside the paper's value where the paper has a row for the method. For CSA the reported predictor is "
-                 "the one with the best final accuracy of the three (uniform head, balanced head, their logit mean), all three listed. "
-                 f"Profile `{profile}`" + (": a shortened schedule, so lower numbers than the paper's 200 epochs are expected."
-                                           if profile != 'paper' else '.'), df, table2_markdown(df))
-    return df
+def fig2_runs(profile, cifar10_images=None) -> dict:
+    return {(ds, m): RunSpec.for_profile(ds, m, profile, seed=0) for ds in ('mnist-lt', 'fashion-lt') for m in ('ce', 'cb-rs')}
 
-def _load_features(store, spec) -> dict:
-    p = store.run_dir(spec) / 'features.npz'
-    if not p.exists(): raise FileNotFoundError(f"{p} is missing: run {spec.name} again with force=True")
-    with np.load(p) as z: return {k: z[k] for k in z.files}
-
+@target('fig2', fig2_runs, {'fig2_features_mnist_lt': 'Figure 2: 2-D features on MNIST-LT, uniform sampling vs CB-RS',
+                            'fig2_features_fashion_lt': 'Figure 2 (Fashion-LT): 2-D features, uniform sampling vs CB-RS'})
 def make_fig2(profile: str, out: str | Path | None = None) -> list[Path]:
     "Write `figures/fig2_features_{mnist,fashion}_lt.png`: 2-D features, uniform vs CB-RS."
     from csa_nb.plots import fig_features, save_figure
     import matplotlib.pyplot as plt
     out = Path(out or outputs_root()); store = _store(out); paths = []
+    runs = finished_runs('fig2', profile, store)
     for ds in ('mnist-lt', 'fashion-lt'):
-        ce, rs = (RunSpec.for_profile(ds, m, profile, seed=0) for m in ('ce', 'cb-rs'))
+        ce, rs = runs[ds, 'ce'], runs[ds, 'cb-rs']
         fig = fig_features({'(a) uniform sampling': _load_features(store, ce), '(b) class-balanced re-sampling': _load_features(store, rs)},
                            f'{ds}: learned 2-D features (seed 0, profile {profile})')
         paths.append(save_figure(fig, out / 'figures' / f"fig2_features_{ds.replace('-', '_')}.png")); plt.close(fig)
     return paths
 
+def fig4_runs(profile, cifar10_images=None) -> dict:
+    return _grid(('mnist-lt', 'cmnist-lt'), TABLE1_METHODS, profile, PROFILE_SEEDS[profile])
+
+@target('fig4', fig4_runs, {'fig4_cmnist': 'Figure 4: CE vs cRT vs CB-RS on MNIST-LT and CMNIST-LT'})
 def make_fig4(profile: str, out: str | Path | None = None) -> Path:
     "Write `figures/fig4_cmnist.png`: per-class and overall accuracy of CE, cRT and CB-RS on MNIST-LT vs CMNIST-LT."
     from csa_nb.plots import fig_methods_per_class, save_figure
@@ -166,97 +169,148 @@ def make_fig4(profile: str, out: str | Path | None = None) -> Path:
     p = save_figure(fig, out / 'figures' / 'fig4_cmnist.png'); plt.close(fig)
     return p
 
+def table2_runs(profile, cifar10_images=None) -> dict:
+    "Every Table 2 method (`Method.in_table2`) on CIFAR-10-LT ratio 100 (smoke: one run per kind, cpu: all); paper: both CIFARs x 100/50/10."
+    if profile in ('smoke', 'cpu'):
+        methods = ('ce', 'crt', 'cb-rs', 'csa') if profile == 'smoke' else [m.name for m in METHODS.values() if m.in_table2]
+        return {('cifar10-lt', 0.01, m): RunSpec.for_profile('cifar10-lt', m, profile, images=_img('cifar10-lt', cifar10_images))
+                for m in methods}
+    return {(d, f, m.name): RunSpec.for_profile(d, m.name, profile, imb_factor=f, images=_img(d, cifar10_images))
+            for d in ('cifar10-lt', 'cifar100-lt') for f in (0.01, 0.02, 0.1) for m in METHODS.values() if m.in_table2}
+
+@target('table2', table2_runs, {}, cifar=True)
+def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None):
+    "Write `tables/table2.{csv,md}` from the profile's CIFAR runs; return the DataFrame."
+    from csa_nb.experiments import table2_frame, table2_markdown
+    out = Path(out or outputs_root()); store = _store(out)
+    df = table2_frame(finished_specs('table2', profile, store, cifar10_images), store)
+    _write_table(out, 'table2', "Table 2 of the paper, reproduced so far: top-1 test accuracy (%) of ResNet-32 on CIFAR-LT at the final "
+                 "epoch, seed 0, beside the paper's value where the paper has a row for the method. For CSA the reported predictor is "
+                 "fixed in the method's definition before any test image is seen: the balanced head; the uniform head and the logit "
+                 "mean of both heads are listed beside it. "
+                 f"Profile `{profile}`" + (": a shortened schedule, so lower numbers than the paper's 200 epochs are expected."
+                                           if profile != 'paper' else '.'), df, table2_markdown(df))
+    return df
+
+def _load_features(store, spec) -> dict:
+    p = store.run_dir(spec) / 'features.npz'
+    if not p.exists(): raise FileNotFoundError(f"{p} is missing: run {spec.name} again with force=True")
+    with np.load(p) as z: return {k: z[k] for k in z.files}
+
 # %% ../nbs/10_pipeline.ipynb #d3a7f9c3
 def _data_label(store, spec) -> str:
     src = store.load(spec)['dataset']['source']
     return f"{spec.dataset} ({'JPEG image-folder copy' if 'image folder' in src else 'torchvision archive'})"
 
-def _gamma_runs(store, specs, gammas) -> dict:
-    "{gamma: [metrics dict per seed]} for specs listed gamma-major within each seed."
+def _by_gamma(store, runs: dict, kind: str, read=lambda r: r['metrics']) -> dict:
+    "{gamma: [read(result) per seed]} of the runs whose role is (kind, gamma, seed)."
     out = {}
-    for s, g in zip(specs, gammas): out.setdefault(float(g), []).append(store.load(s)['metrics'])
-    return out
+    for (k, g, _), s in runs.items():
+        if k == kind: out.setdefault(float(g), []).append(read(store.load(s)))
+    return dict(sorted(out.items()))
 
+def fig1_runs(profile, cifar10_images=None) -> dict:
+    "Re-sampling at each gamma: MNIST-LT (LeNet) x seeds, and the CIFAR set (ResNet-32), seed 0."
+    cif = FIG_CIFAR[profile]
+    return {**{('mnist-lt', g, s): rs_spec('mnist-lt', g, profile, s) for s in PROFILE_SEEDS[profile] for g in GAMMAS[profile]['lenet2']},
+            **{(cif, g, 0): rs_spec(cif, g, profile, 0, cifar10_images) for g in GAMMAS[profile]['resnet32']}}
+
+@target('fig1', fig1_runs, {'fig1_balance': 'Figure 1: accuracy against the balance exponent gamma, MNIST-LT (LeNet) vs CIFAR-LT (ResNet-32)'}, cifar=True)
 def make_fig1(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/fig1_balance.png`: accuracy against gamma, MNIST-LT (LeNet) vs the CIFAR set (ResNet-32)."
     from csa_nb.plots import fig_balance, save_figure
     import matplotlib.pyplot as plt
-    out = Path(out or outputs_root()); store = _store(out); finished_specs('fig1', profile, store, cifar10_images)
-    seeds, cif = PROFILE_SEEDS[profile], FIG_CIFAR[profile]
-    gl, gr = GAMMAS[profile]['lenet2'], GAMMAS[profile]['resnet32']
-    mn = _gamma_runs(store, [rs_spec('mnist-lt', g, profile, s) for s in seeds for g in gl], [g for _ in seeds for g in gl])
-    cs = [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr]
+    out = Path(out or outputs_root()); store = _store(out); runs = finished_runs('fig1', profile, store, cifar10_images)
+    cif = FIG_CIFAR[profile]; one = runs[cif, 1.0, 0]
     label = 'RS($\\gamma$): CE at 0, CB-RS at 1'
-    fig = fig_balance({'MNIST-LT, LeNet (no irrelevant context)': {label: mn},
-                       f'{_data_label(store, cs[0])}, ResNet-32, {cs[0].epochs} epochs': {label: _gamma_runs(store, cs, gr)}},
+    fig = fig_balance({'MNIST-LT, LeNet (no irrelevant context)': {label: _by_gamma(store, runs, 'mnist-lt')},
+                       f'{_data_label(store, one)}, ResNet-32, {one.epochs} epochs': {label: _by_gamma(store, runs, cif)}},
                       suptitle=f'Test accuracy against the balance exponent of the sampler: images without irrelevant context (left) and with it (right); profile {profile}')
     path = save_figure(fig, out / 'figures' / 'fig1_balance.png'); plt.close(fig)
-    return path
-
-def make_fig9(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
-    "Write `figures/fig9_csa_gamma.png`: re-sampling vs CSA (balanced head, and ensemble) at each gamma on the CIFAR set."
-    from csa_nb.plots import fig_balance, save_figure
-    import matplotlib.pyplot as plt
-    out = Path(out or outputs_root()); store = _store(out); finished_specs('fig9', profile, store, cifar10_images)
-    cif, gr = FIG_CIFAR[profile], GAMMAS[profile]['resnet32']
-    rs = [rs_spec(cif, g, profile, 0, cifar10_images) for g in gr]; cs = [csa_spec(cif, g, profile, 0, cifar10_images) for g in gr]
-    head = lambda k: {float(g): [store.load(s)['predictors'][k]] for s, g in zip(cs, gr)}
-    fig = fig_balance({f'{_data_label(store, rs[0])}, ResNet-32, {rs[0].epochs} epochs, seed 0':
-                       {'RS($\\gamma$)': _gamma_runs(store, rs, gr), 'CSA($\\gamma$), balanced head': head('balanced'),
-                        'CSA($\\gamma$), ensemble of both heads': head('ensemble')}},
-                      metrics=('all', 'many', 'few'), suptitle=f'Re-sampling vs CSA at each balance exponent (profile {profile})')
-    path = save_figure(fig, out / 'figures' / 'fig9_csa_gamma.png'); plt.close(fig)
     return path
 
 def _load_npz(path) -> dict:
     with np.load(path) as z: return {k: z[k] for k in z.files}
 
-def _fig_models(profile, store, cifar10_images):
-    from csa_nb.experiments import ensure_artifacts
-    specs = finished_specs('fig3', profile, store, cifar10_images)
-    return specs, [ensure_artifacts(s, store) for s in specs]
+FIG_MODELS = (('ce', 'uniform'), ('cb-rs', 'uniform'), ('csa', 'balanced'))   # (method, the head it is shown with) in Figures 3 and 10
 
+def fig_models_runs(profile, cifar10_images=None) -> dict:
+    "CE, CB-RS and CSA on the CIFAR set, seed 0, by method."
+    return {m: RunSpec.for_profile(FIG_CIFAR[profile], m, profile, images=_img(FIG_CIFAR[profile], cifar10_images)) for m, _ in FIG_MODELS}
+
+def _fig_models(name, profile, store, cifar10_images) -> tuple:
+    from csa_nb.experiments import ensure_artifacts
+    runs = finished_runs(name, profile, store, cifar10_images)
+    return runs, {m: ensure_artifacts(s, store) for m, s in runs.items()}
+
+@target('fig3', fig_models_runs, {'fig3_gradcam': 'Figure 3: Grad-CAM of the same test images under CE, CB-RS and CSA'}, cifar=True)
 def make_fig3(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/fig3_gradcam.png`: Grad-CAM of the same test images under the CE, CB-RS and CSA models."
     from csa_nb.plots import fig_gradcam, save_figure
     import matplotlib.pyplot as plt
     out = Path(out or outputs_root()); store = _store(out)
-    specs, arts = _fig_models(profile, store, cifar10_images)
-    z = [_load_npz(a['gradcam.npz']) for a in arts]
-    first = np.unique(z[0]['labels'], return_index=True)[1]          # one image per class, head to tail
-    rows = {}
-    for label, zz, head in (('uniform (CE)', z[0], 'uniform'), ('CB-RS', z[1], 'uniform'), ('CSA, balanced head', z[2], 'balanced')):
-        rows[label] = {'cam': zz[f'{head}_cam'][first], 'pred': zz[f'{head}_pred'][first]}
-    names = [str(c) for c in z[0]['class_names']] if 'class_names' in z[0] else None
-    fig = fig_gradcam(z[0]['images'][first], z[0]['labels'][first], rows, names,
-                      suptitle=f'Grad-CAM of the true class on the same test images, {_data_label(store, specs[0])}, profile {profile} '
+    runs, arts = _fig_models('fig3', profile, store, cifar10_images)
+    z = {m: _load_npz(arts[m]['gradcam.npz']) for m, _ in FIG_MODELS}
+    ref = z['ce']
+    first = np.unique(ref['labels'], return_index=True)[1]          # one image per class, head to tail
+    rows = {f"{get_method(m).label}, {head} head" if get_method(m).csa else get_method(m).label:
+            {'cam': z[m][f'{head}_cam'][first], 'pred': z[m][f'{head}_pred'][first]} for m, head in FIG_MODELS}
+    names = [str(c) for c in ref['class_names']] if 'class_names' in ref else None
+    fig = fig_gradcam(ref['images'][first], ref['labels'][first], rows, names,
+                      suptitle=f"Grad-CAM of the true class on the same test images, {_data_label(store, runs['ce'])}, profile {profile} "
                                '(class 0 largest; title = prediction, red when wrong)')
     path = save_figure(fig, out / 'figures' / 'fig3_gradcam.png'); plt.close(fig)
     return path
 
+def fig9_runs(profile, cifar10_images=None) -> dict:
+    "Re-sampling and CSA at each gamma on the CIFAR set, seed 0."
+    cif, gr = FIG_CIFAR[profile], GAMMAS[profile]['resnet32']
+    return {**{('rs', g, 0): rs_spec(cif, g, profile, 0, cifar10_images) for g in gr},
+            **{('csa', g, 0): csa_spec(cif, g, profile, 0, cifar10_images) for g in gr}}
+
+@target('fig9', fig9_runs, {'fig9_csa_gamma': 'Figure 9: re-sampling vs CSA at each balance exponent'}, cifar=True)
+def make_fig9(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig9_csa_gamma.png`: re-sampling vs CSA (balanced head, and ensemble) at each gamma on the CIFAR set."
+    from csa_nb.plots import fig_balance, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out); runs = finished_runs('fig9', profile, store, cifar10_images)
+    one = runs['rs', 1.0, 0]
+    head = lambda k: _by_gamma(store, runs, 'csa', lambda r: r['predictors'][k])
+    fig = fig_balance({f'{_data_label(store, one)}, ResNet-32, {one.epochs} epochs, seed 0':
+                       {'RS($\\gamma$)': _by_gamma(store, runs, 'rs'), 'CSA($\\gamma$), balanced head': head('balanced'),
+                        'CSA($\\gamma$), ensemble of both heads': head('ensemble')}},
+                      metrics=('all', 'many', 'few'), suptitle=f'Re-sampling vs CSA at each balance exponent (profile {profile})')
+    path = save_figure(fig, out / 'figures' / 'fig9_csa_gamma.png'); plt.close(fig)
+    return path
+
+@target('fig10', fig_models_runs, {'fig10_tsne': 'Figure 10: t-SNE of test features of CE, CB-RS and CSA'}, cifar=True)
 def make_fig10(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/fig10_tsne.png`: t-SNE of test features of the CE, CB-RS and CSA models."
     from csa_nb.plots import fig_tsne, tsne_embed, save_figure
     import matplotlib.pyplot as plt
     out = Path(out or outputs_root()); store = _store(out)
-    specs, arts = _fig_models(profile, store, cifar10_images)
+    runs, arts = _fig_models('fig10', profile, store, cifar10_images)
     panels = {}
-    for label, s, a in zip(('uniform (CE)', 'CB-RS', 'CSA'), specs, arts):
-        z = _load_npz(a['test_features.npz'])
-        panels[f"{label}: All {store.load(s)['metrics']['all']:.1f}%"] = (tsne_embed(z['features']), z['labels'])
-    r, g = store.load(specs[0]), _load_npz(arts[0]['gradcam.npz'])
+    for m, _ in FIG_MODELS:
+        z = _load_npz(arts[m]['test_features.npz'])
+        panels[f"{get_method(m).label}: All {store.load(runs[m])['metrics']['all']:.1f}%"] = (tsne_embed(z['features']), z['labels'])
+    r, g = store.load(runs['ce']), _load_npz(arts['ce']['gradcam.npz'])
     fig = fig_tsne(panels, r['dataset']['groups'], [str(c) for c in g['class_names']] if 'class_names' in g else None,
-                   suptitle=f'Test features (t-SNE, {len(z["labels"])} test images, equal per class), {_data_label(store, specs[0])}, profile {profile}')
+                   suptitle=f'Test features (t-SNE, {len(z["labels"])} test images, equal per class), {_data_label(store, runs["ce"])}, profile {profile}')
     path = save_figure(fig, out / 'figures' / 'fig10_tsne.png'); plt.close(fig)
     return path
 
+def csa_examples_runs(profile, cifar10_images=None) -> dict:
+    return {'csa': fig_models_runs(profile, cifar10_images)['csa']}
+
+@target('csa_examples', csa_examples_runs, {'csa_examples': 'CSA on real images: bank contexts, masks and context-shifted tail images'}, cifar=True)
 def make_csa_examples(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/csa_examples.png`: bank contexts, their masks, tail images and the context-shifted images."
     from csa_nb.plots import fig_csa_examples, save_figure
     import matplotlib.pyplot as plt
     out = Path(out or outputs_root()); store = _store(out)
     from csa_nb.experiments import ensure_artifacts
-    spec, = finished_specs('csa_examples', profile, store, cifar10_images)
+    spec = finished_runs('csa_examples', profile, store, cifar10_images)['csa']
     z = _load_npz(ensure_artifacts(spec, store)['csa_examples.npz'])
     src = 'from the bank' if bool(z['from_bank']) else 'the most confident (the bank had too few)'
     fig = fig_csa_examples(z, [str(c) for c in z['class_names']] if 'class_names' in z else None,
@@ -277,17 +331,9 @@ def _findings(df) -> list[str]:
         out.append(f"- {ds}: CB-RS - CE = {r - c:+.1f} points, cRT - CE = {k - c:+.1f} (mean over {int(ce.n_seeds.iloc[0])} seeds); best: {best}.")
     return out
 
-FIGURE_CAPTIONS = {
-    'fig1_balance': 'Figure 1: accuracy against the balance exponent gamma, MNIST-LT (LeNet) vs CIFAR-LT (ResNet-32)',
-    'fig2_features_mnist_lt': 'Figure 2: 2-D features on MNIST-LT, uniform sampling vs CB-RS',
-    'fig2_features_fashion_lt': 'Figure 2 (Fashion-LT): 2-D features, uniform sampling vs CB-RS',
-    'fig3_gradcam': 'Figure 3: Grad-CAM of the same test images under CE, CB-RS and CSA',
-    'fig4_cmnist': 'Figure 4: CE vs cRT vs CB-RS on MNIST-LT and CMNIST-LT',
-    'fig9_csa_gamma': 'Figure 9: re-sampling vs CSA at each balance exponent',
-    'fig10_tsne': 'Figure 10: t-SNE of test features of CE, CB-RS and CSA',
-    'csa_examples': 'CSA on real images: bank contexts, masks and context-shifted tail images',
-}
-FIGURE_ORDER = list(FIGURE_CAPTIONS)
+def figure_captions() -> dict:
+    "File stem -> caption of every figure the registered targets write, in reading order."
+    return {stem: cap for t in TARGETS.values() for stem, cap in t.writes.items()}
 
 def write_report(profile: str, out: str | Path | None = None, only=None, timings: dict | None = None, cifar10_images=None) -> Path:
     "Write `REPORT.md` for the finished runs of `profile`."
@@ -313,11 +359,12 @@ def write_report(profile: str, out: str | Path | None = None, only=None, timings
     t2 = out / 'tables' / 'table2.md'
     if 'table2' in parse_only(only) and t2.exists():
         L += ['## Table 2 (CIFAR-LT)', '', t2.read_text().split('\n', 2)[2], '']
-    figs = sorted((out / 'figures').glob('*.png'), key=lambda f: (FIGURE_ORDER.index(f.stem) if f.stem in FIGURE_ORDER else 99, f.stem)) \
+    caps = figure_captions(); order = list(caps)
+    figs = sorted((out / 'figures').glob('*.png'), key=lambda f: (order.index(f.stem) if f.stem in order else 99, f.stem)) \
         if (out / 'figures').exists() else []
     if figs:
         L += ['## Figures', '']
-        for f in figs: L += [f'**{FIGURE_CAPTIONS.get(f.stem, f.stem)}**', '', f'![{f.stem}](figures/{f.name})', '']
+        for f in figs: L += [f'**{caps.get(f.stem, f.stem)}**', '', f'![{f.stem}](figures/{f.name})', '']
     L += ['## Runs', '', '| run | profile | epochs | All | wall s | device | data |', '| --- | --- | --- | --- | --- | --- | --- |']
     for r in results:
         L.append(f"| `{r['name']}` | {r['spec']['profile']} | {r['spec']['epochs']}+{r['spec']['crt_epochs']} | "
@@ -353,9 +400,6 @@ def execute_notebook(name: str, out: Path, parameters: dict, tag: str) -> Path:
     return dst
 
 # %% ../nbs/10_pipeline.ipynb #3780e87d
-BUILDERS = {'table1': make_table1, 'fig2': make_fig2, 'fig4': make_fig4, 'table2': make_table2, 'fig1': make_fig1,
-            'fig3': make_fig3, 'fig9': make_fig9, 'fig10': make_fig10, 'csa_examples': make_csa_examples}
-
 def reproduce(profile: str | None = None, only=None, out: str | Path | None = None, engine: str = 'auto',
               device: str | None = None, log=print, cifar10_images=None) -> Path:
     "Run every planned run not yet finished, build the targets, write the report; return the report's path."
@@ -381,9 +425,9 @@ def reproduce(profile: str | None = None, only=None, out: str | Path | None = No
         ran += 1
     for t in targets:
         log(f'building {t}')
-        extra = {'cifar10_images': cifar10_images} if t in CIFAR_TARGETS else {}
+        extra = {'cifar10_images': cifar10_images} if TARGETS[t].cifar else {}
         if engine == 'papermill': execute_notebook(t, out, dict(profile=profile, out=str(out), **extra), t)
-        else: BUILDERS[t](profile, out, **extra)
+        else: TARGETS[t].build(profile, out, **extra)
     report = write_report(profile, out, targets, dict(total=time.perf_counter() - t0, ran=ran, skipped=skipped), cifar10_images)
     log(f'wrote {report} ({ran} runs executed, {skipped} skipped, {time.perf_counter() - t0:.0f} s)')
     return report

@@ -11,11 +11,12 @@ import matplotlib
 import matplotlib.pyplot as plt
 from .core import atomic_path
 from .data import TAB10
+from .train import get_method   # method labels come from the one definition of each method
 
 # %% auto #0
-__all__ = ['PALETTE', 'METHOD_LABEL', 'METHOD_COLOUR', 'CURVE_COLOURS', 'METRIC_NAME', 'GROUP_COLOURS', 'save_figure',
-           'plot_features', 'fig_features', 'fig_methods_per_class', 'fig_balance', 'fig_gradcam', 'tsne_embed',
-           'fig_tsne', 'fig_csa_examples']
+__all__ = ['PALETTE', 'METHOD_COLOUR', 'CURVE_COLOURS', 'METRIC_NAME', 'GROUP_COLOURS', 'save_figure', 'plot_features',
+           'fig_features', 'fig_methods_per_class', 'fig_balance', 'fig_gradcam', 'tsne_embed', 'fig_tsne',
+           'fig_csa_examples']
 
 # %% ../nbs/09_plots.ipynb #1230e9a8
 def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
@@ -26,7 +27,6 @@ def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
     return path
 
 PALETTE = [tuple(c / 255 for c in rgb) for rgb in TAB10]
-METHOD_LABEL = {'ce': 'Uniform (CE)', 'crt': 'cRT', 'cb-rs': 'CB-RS'}
 METHOD_COLOUR = {'ce': '#4c72b0', 'crt': '#55a868', 'cb-rs': '#c44e52'}
 
 # %% ../nbs/09_plots.ipynb #6eae70b5
@@ -61,7 +61,7 @@ def fig_methods_per_class(per_class: dict, overall: dict, methods: Sequence[str]
         for m in methods:
             if m not in per_class[ds]: continue
             a = np.asarray(per_class[ds][m], dtype=float); mu = a.mean(0); k = np.arange(a.shape[1])
-            ax.plot(k, mu, marker='o', ms=3, color=METHOD_COLOUR[m], label=METHOD_LABEL[m])
+            ax.plot(k, mu, marker='o', ms=3, color=METHOD_COLOUR[m], label=get_method(m).label)
             if len(a) > 1: ax.fill_between(k, mu - a.std(0, ddof=1), mu + a.std(0, ddof=1), color=METHOD_COLOUR[m], alpha=0.15)
         ax.set_title(f'(a) {ds}: per-class accuracy', fontsize=10); ax.set_xlabel('class (0 = largest)'); ax.set_ylabel('test accuracy (%)')
         ax.set_xticks(range(a.shape[1])); ax.set_ylim(-3, 103); ax.grid(alpha=0.3); ax.legend(fontsize=8)
@@ -70,7 +70,7 @@ def fig_methods_per_class(per_class: dict, overall: dict, methods: Sequence[str]
         mus = [np.mean(overall[ds][m]) if m in overall[ds] else np.nan for ds in ds_names]
         sds = [np.std(overall[ds][m], ddof=1) if m in overall[ds] and len(overall[ds][m]) > 1 else 0 for ds in ds_names]
         xs = np.arange(len(ds_names)) + (j - (len(methods) - 1) / 2) * w
-        ax.bar(xs, mus, w, yerr=sds, capsize=3, color=METHOD_COLOUR[m], label=METHOD_LABEL[m])
+        ax.bar(xs, mus, w, yerr=sds, capsize=3, color=METHOD_COLOUR[m], label=get_method(m).label)
         for x, v in zip(xs, mus):
             if v == v: ax.text(x, v + 1.5, f'{v:.1f}', ha='center', fontsize=7)
     ax.set_xticks(range(len(ds_names))); ax.set_xticklabels(ds_names); ax.set_ylim(0, 105)

@@ -16,7 +16,8 @@ from .metrics import summarize, predict
 from .data import LTData
 
 # %% auto #0
-__all__ = ['METHODS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'fit', 'toy_blobs', 'retrain_classifier', 'Method', 'get_method']
+__all__ = ['METHODS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep', 'fit', 'toy_blobs',
+           'retrain_classifier', 'Method', 'register_method', 'get_method']
 
 # %% ../nbs/07_train.ipynb #564794cb
 def to_unit(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -35,49 +36,78 @@ def warmup_step_lr(base_lr: float, warmup: int = 5, milestones=(160, 180), gamma
     return lr
 
 # %% ../nbs/07_train.ipynb #ab697e6e
-def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler, *, epochs: int,
-        lr_fn: Callable[[int], float], batch_size: int = 128, seed: int = 0, momentum: float = 0.0,
-        weight_decay: float = 0.0, prepare: Callable | None = None, evaluate: Callable | None = None,
-        precision: Precision = Precision(), ckpt_path: str | Path | None = None, desc: str = 'train',
-        on_epoch_end: Callable | None = None) -> list[dict]:
-    "Train `module` with cross-entropy on `(x, y)` drawn by `sampler`; return the per-epoch history."
+def _test_text(test: dict | None) -> str:
+    if test is None: return ''
+    if 'all' in test: return f" | test all {test['all']:.2f}"
+    return ' | test ' + ' '.join(f"{k[0]} {v['all']:.2f}" for k, v in test.items())   # several predictors (CSA's heads)
+
+def train_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, samplers: list, step, *, epochs: int,
+               lr_fn: Callable[[int], float], batch_size: int = 128, seed: int = 0, momentum: float = 0.0,
+               weight_decay: float = 0.0, prepare: Callable | None = None, evaluate: Callable | None = None,
+               precision: Precision = Precision(), ckpt_path: str | Path | None = None, desc: str = 'train',
+               on_epoch_end: Callable | None = None, stream: int = 4) -> list[dict]:
+    "Train `model` on `(x, y)`: one batch per sampler per iteration, turned into a loss by `step`; return the per-epoch history."
     if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     device = x.device
-    prefer_memory_format(module, device)
-    params = [p for p in module.parameters() if p.requires_grad]
-    opt = torch.optim.SGD(params, lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
+    prefer_memory_format(model, device)
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
-    history, start = resume_checkpoint(ckpt_path, module, opt, scaler, device)
+    history, start = resume_checkpoint(ckpt_path, model, opt, scaler, device)
     for epoch in range(start, epochs):
         lr = lr_fn(epoch)
         for g in opt.param_groups: g['lr'] = lr
-        idx = sampler.epoch_indices(epoch, seed).to(device)
-        gen = epoch_generator(seed, epoch, 4)   # randomness of `prepare` (augmentation), per (seed, epoch)
-        nb = math.ceil(len(idx) / batch_size)
+        idx = [s.epoch_indices(epoch, seed).to(device) for s in samplers]
+        gen = epoch_generator(seed, epoch, stream)   # randomness of `prepare` (augmentation) and of the step, per (seed, epoch)
+        step.begin_epoch(epoch, epochs)
+        nb = math.ceil(len(idx[0]) / batch_size)
         prog = EpochProgress(nb, f'{desc} epoch {epoch + 1}/{epochs}')
-        module.train()
-        t0, loss_sum = time.perf_counter(), torch.zeros((), device=device)
+        model.train()
+        t0 = time.perf_counter()
         for b in range(nb):
-            bi = idx[b * batch_size:(b + 1) * batch_size]
-            xb, yb = x[bi], y[bi]
-            if prepare is not None: xb = prepare(xb, gen)
-            with autocast(device, precision):
-                loss = F.cross_entropy(module(xb), yb)
+            lead = idx[0][b * batch_size:(b + 1) * batch_size]
+            batches = []
+            for k, ik in enumerate(idx):
+                bi = lead if k == 0 else ik[b * batch_size:(b + 1) * batch_size][:len(lead)]
+                xb = x[bi]
+                batches.append((prepare(xb, gen) if prepare is not None else xb, y[bi]))
+            loss = step(batches, epoch, gen)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(opt); scaler.update()
-            loss_sum += loss.detach().float() * len(bi)
             prog.update()
-        rec = {'epoch': epoch, 'lr': lr, 'loss': round((loss_sum / max(len(idx), 1)).item(), 6),
-               'samples': len(idx), 'seconds': round(time.perf_counter() - t0, 3)}
-        if evaluate is not None: rec['test'] = evaluate(module)
+        rec = {'epoch': epoch, 'lr': lr, **step.end_epoch(len(idx[0])), 'samples': len(idx[0]),
+               'seconds': round(time.perf_counter() - t0, 3)}
+        if evaluate is not None: rec['test'] = evaluate(model)
         history.append(rec)
-        if ckpt_path is not None: save_checkpoint(ckpt_path, module, opt, scaler, history, epoch)
-        test = f" | test all {rec['test']['all']:.2f}" if evaluate is not None else ''
-        prog.close(f"| loss {rec['loss']:.4f} | lr {lr:.4f} | {rec['seconds']:.1f}s{test} | {time_left(history, epochs)}")
+        if ckpt_path is not None: save_checkpoint(ckpt_path, model, opt, scaler, history, epoch)
+        prog.close(f"| {step.describe(rec)} | lr {lr:.4f} | {rec['seconds']:.1f}s{_test_text(rec.get('test'))} | {time_left(history, epochs)}")
         if on_epoch_end is not None: on_epoch_end(epoch, rec)
     return history
+
+# %% ../nbs/07_train.ipynb #c3f5c7ec
+class LossStep:
+    "One stream into one model: `loss_fn(model(x), y)`, its epoch mean in the history as `loss`."
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable = F.cross_entropy, precision: Precision = Precision()):
+        self.model, self.loss_fn, self.precision = model, loss_fn, precision
+    def begin_epoch(self, epoch: int, epochs: int):
+        self.loss_sum = None
+        if hasattr(self.loss_fn, 'begin_epoch'): self.loss_fn.begin_epoch(epoch, epochs)
+    def __call__(self, batches, epoch, generator):
+        (xb, yb), = batches
+        with autocast(xb.device, self.precision): loss = self.loss_fn(self.model(xb), yb)
+        if self.loss_sum is None: self.loss_sum = torch.zeros((), device=xb.device)
+        self.loss_sum += loss.detach().float() * len(yb)
+        return loss
+    def end_epoch(self, samples: int) -> dict:
+        return {'loss': 0.0 if self.loss_sum is None else round((self.loss_sum / max(samples, 1)).item(), 6)}
+    def describe(self, rec: dict) -> str: return f"loss {rec['loss']:.4f}"
+
+def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler, *, epochs: int,
+        lr_fn: Callable[[int], float], loss_fn: Callable = F.cross_entropy, precision: Precision = Precision(), **kw) -> list[dict]:
+    "Train `module` with `loss_fn` (cross-entropy) on `(x, y)` drawn by `sampler`: `train_loop` with a `LossStep`."
+    return train_loop(module, x, y, [sampler], LossStep(module, loss_fn, precision), epochs=epochs, lr_fn=lr_fn,
+                      precision=precision, stream=4, **kw)
 
 # %% ../nbs/07_train.ipynb #dda90819
 def toy_blobs(counts=(400, 100, 25, 6), n_test: int = 200, seed: int = 0, spread: float = 0.6):
@@ -110,22 +140,45 @@ def retrain_classifier(model: torch.nn.Module, data: LTData, *, epochs: int = 4,
 # %% ../nbs/07_train.ipynb #cdbc9519
 @dataclass(frozen=True)
 class Method:
-    name: str
-    sampler: str
-    stage2: bool
+    "Everything that makes a method, in one place."
+    name: str                        # CLI name, part of run names
+    label: str                       # tables and figure legends
     description: str
-    csa: bool = False
-    mixup: bool = False
+    sampler: str = 'uniform'         # stage-1 sampler: uniform, class-aware, balance (needs gamma)
+    loss: str = 'ce'                 # stage-1 loss
+    branches: str = 'single'         # 'single' (one head) or 'csa' (uniform + context-shifted balanced head, `06_csa`)
+    mixing: str | None = None        # batch mixing: 'mixup' on the (uniform) stream
+    stage2: str | None = None        # 'crt': classifier re-training on the frozen stage-1 backbone
+    predictor: str = 'model'         # what the reported metrics are: 'model', or one of CSA's heads ('balanced')
+    paper_row: str | None = None     # the row of the paper's Table 2 this reproduces
+    in_table2: bool = False          # planned in Table 2 (the paper's rows, plus rows beyond the paper)
+    source: str = ''                 # where the method and its defaults come from
+    @property
+    def csa(self) -> bool: return self.branches == 'csa'
+    @property
+    def mixup(self) -> bool: return self.mixing == 'mixup'
 
-METHODS = {m.name: m for m in [
-    Method('ce', 'uniform', False, 'cross-entropy with instance-uniform sampling'),
-    Method('crt', 'uniform', True, 'CE stage 1, then classifier re-training with class-aware sampling'),
-    Method('cb-rs', 'class-aware', False, 'cross-entropy with class-balanced re-sampling'),
-    Method('rs-gamma', 'balance', False, 'cross-entropy with the balance-exponent sampler (class k drawn with probability ~ n_k^(1-gamma))'),
-    Method('csa', 'class-aware', False, 'context-shift augmentation (uniform branch + context-shifted class-aware branch)', csa=True),
-    Method('csa-mixup', 'class-aware', False, 'context-shift augmentation with mixup on the uniform branch', csa=True, mixup=True),
-]}
+METHODS: dict[str, Method] = {}
+
+def register_method(m: Method) -> Method:
+    "Add `m` to `METHODS` (a name can be registered once)."
+    if m.name in METHODS and METHODS[m.name] != m: raise ValueError(f"method {m.name!r} is already registered differently")
+    METHODS[m.name] = m
+    return m
 
 def get_method(name: str) -> Method:
     if name not in METHODS: raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
     return METHODS[name]
+
+for _m in [
+    Method('ce', 'CE', 'cross-entropy with instance-uniform sampling', paper_row='CE', in_table2=True),
+    Method('crt', 'cRT', 'CE stage 1, then classifier re-training with class-aware sampling', stage2='crt', paper_row='cRT', in_table2=True,
+           source='Kang et al. 2020, decoupling representation and classifier'),
+    Method('cb-rs', 'CB-RS', 'cross-entropy with class-balanced re-sampling', sampler='class-aware', in_table2=True),
+    Method('rs-gamma', 'RS-gamma', 'cross-entropy with the balance-exponent sampler (class k drawn with probability ~ n_k^(1-gamma))',
+           sampler='balance'),
+    Method('csa', 'CSA', 'context-shift augmentation (uniform branch + context-shifted class-aware branch)', sampler='class-aware',
+           branches='csa', predictor='balanced', paper_row='CSA', in_table2=True, source='Shi et al. 2023 (this paper); authors\' CSA/train.py'),
+    Method('csa-mixup', 'CSA + mixup', 'context-shift augmentation with mixup on the uniform branch', sampler='class-aware',
+           branches='csa', mixing='mixup', predictor='balanced', paper_row='CSA + mixup', in_table2=True, source='Shi et al. 2023; mixup: Zhang et al. 2018'),
+]: register_method(_m)

@@ -64,11 +64,15 @@ def test_the_loops_give_the_recorded_numbers(toys, tmp_path):
     exact = golden['fingerprint'] == fingerprint()
     for name, want in golden['cases'].items():
         g = got[name]
+        if want['predictors']:   # CSA: the reported head became the declared one (balanced), not the test-best; every head is still compared
+            g, want = {k: v for k, v in g.items() if k != 'metrics'}, {k: v for k, v in want.items() if k != 'metrics'}
         if exact:
             assert g == want, name
             continue
         assert g['losses'] == pytest.approx(want['losses'], rel=1e-4), name
-        for k in ('all', 'many', 'medium', 'few'): assert abs(g['metrics'][k] - want['metrics'][k]) <= 3.34, (name, k)   # one of 30 test images
+        for k in ('all', 'many', 'medium', 'few'):
+            if 'metrics' in want: assert abs(g['metrics'][k] - want['metrics'][k]) <= 3.34, (name, k)   # one of 30 test images
+        for k, v in want['predictors'].items(): assert abs(g['predictors'][k] - v) <= 3.34, (name, k)
 
 if __name__ == '__main__' and '--record' in sys.argv:
     import tempfile
