@@ -15,7 +15,9 @@ from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS
 from .models import build_model, ARCHS
 from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
 from .metrics import summarize, predict
-from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, METHODS
+from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, METHODS
+from .losses import NormedLinear                 # importing the method notebooks' modules registers their methods
+from .deferred import deferred_parts
 from .augment import random_crop_flip, normalize
 from .csa import CSANet, fit_csa, evaluate_heads
 from .inspect import save_artifacts, ARTIFACTS
@@ -74,6 +76,7 @@ class RunSpec:
     images: str | None = None            # an image-folder copy of the dataset (folder or archive)
     rng: str | None = None               # None/'per-epoch': a generator per (seed, epoch); 'notebook': the authors' notebook streams
     precision: str | None = None         # None/'fp32': float32, the authors' setting; 'bf16'/'fp16': autocast (named in the run's name)
+    params: tuple | None = None          # the method's hyperparameters ((name, value), ...): its defaults, with any given overridden
 
     def __post_init__(self):
         check_dataset_name(self.dataset); m = get_method(self.method); check_profile(self.profile)
@@ -111,6 +114,11 @@ class RunSpec:
         if self.precision not in (None, *PRECISION_CHOICES):
             raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISION_CHOICES)}")
         if self.precision == 'fp32': object.__setattr__(self, 'precision', None)
+        given = dict(self.params or ())
+        known = dict(m.defaults)
+        bad = sorted(set(given) - set(known))
+        if bad: raise ValueError(f"method {m.name} has no parameter {bad[0]!r}; valid choices: {', '.join(known) or 'none'}")
+        object.__setattr__(self, 'params', tuple(sorted({**known, **{k: type(known[k])(v) for k, v in given.items()}}.items())) or None)
         if self.rng == 'notebook' and m.csa:
             raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
 
@@ -213,6 +221,8 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
     opt_kw = dict(momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0)
     notebook = spec.rng == 'notebook'
     model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed, notebook_init=notebook).to(device)
+    if method.head == 'normed': model.head = NormedLinear(model.head.in_features, data.num_classes).to(device)   # LDAM's cosine classifier
+    params = dict(spec.params or ())
     torch_state = torch.get_rng_state()   # where the notebooks' data-order stream starts: right after the model drew its weights
     def notebook_sampler(kind, **kw):
         return NotebookSampler(data.train_y, data.num_classes, kind, seed=spec.seed, torch_state=torch_state, **kw)
@@ -243,7 +253,9 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
             length = {'length': len(data.train_y)} if (spec.epoch_length == 'dataset' and method.sampler == 'class-aware') else {}
             sampler = (notebook_sampler(method.sampler, gamma=spec.gamma, **length) if notebook else
                        make_sampler(method.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length))
-            hist1 = fit(model, data.train_x, data.train_y, sampler, epochs=spec.epochs, lr_fn=lr_schedule(spec),
+            loss_fn, sampler = deferred_parts(method, make_loss(method.loss, data.counts, params), sampler, data.train_y, data.counts,
+                                              spec.epochs, params)
+            hist1 = fit(model, data.train_x, data.train_y, sampler, epochs=spec.epochs, lr_fn=lr_schedule(spec), loss_fn=loss_fn,
                         batch_size=spec.batch_size, seed=spec.seed, prepare=train_prep, evaluate=evaluate, precision=precision,
                         ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
             atomic_torch_save({'model': model.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
@@ -283,6 +295,7 @@ def load_trained(spec: RunSpec, store: ResultStore, device=None) -> tuple:
                                 f"e.g. csa-run train --dataset {spec.dataset} --method {spec.method} --profile {spec.profile} --force")
     data = build_dataset(spec.dataset, spec.imb_factor, device, **({'images': spec.images} if spec.images else {}))
     model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed)
+    if get_method(spec.method).head == 'normed': model.head = NormedLinear(model.head.in_features, data.num_classes)
     if get_method(spec.method).csa: model = CSANet(model.backbone, data.num_classes)
     model.load_state_dict(torch.load(p, map_location=device)['model'])
     return model.to(device).eval(), data

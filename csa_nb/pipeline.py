@@ -499,6 +499,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--force', action='store_true', help='run again even if a result exists')
     t.add_argument('--images', default=None, help='CIFAR only: an image-folder copy (train/<class>/*, test/<class>/*), as a folder or an archive')
     t.add_argument('--gamma', type=float, default=None, help='balance exponent in [0, 1]: the sampler of rs-gamma, or the balanced branch of csa/csa-mixup (default 1)')
+    t.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
+                   help="override one of the method's hyperparameters (its defaults are in its definition), e.g. --param focal_gamma=2")
     t.add_argument('--precision', default=None, help=f"one of: {', '.join(PRECISION_CHOICES)} (default fp32, the authors' setting; others are named in the run's name)")
     r = sub.add_parser('reproduce', help='run the pipeline of run_all.ipynb')
     r.add_argument('--profile', default=None, help=f"one of: {', '.join(PROFILE_CHOICES)} (default: paper with a GPU, else cpu)")
@@ -514,6 +516,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument('--device', default=None)
     return p
 
+def _params(items: list[str]) -> tuple | None:
+    "`NAME=VALUE` strings -> ((name, value), ...); a malformed one is an error naming it."
+    bad = [x for x in items if '=' not in x or not x.split('=', 1)[0]]
+    if bad: raise ValueError(f"--param {bad[0]!r}: expected NAME=VALUE, e.g. focal_gamma=2")
+    return tuple(tuple(x.split('=', 1)) for x in items) or None
+
 def main(argv=None) -> int:
     "Entry point of the `csa-run` console script."
     args = _parser().parse_args(argv)
@@ -522,7 +530,7 @@ def main(argv=None) -> int:
             if args.images and not args.dataset.startswith('cifar'):
                 raise ValueError(f"--images selects an image-folder copy of a CIFAR dataset; valid choices: cifar10-lt, cifar100-lt")
             spec = RunSpec.for_profile(args.dataset, args.method, args.profile, seed=args.seed, imb_factor=args.imb_factor,
-                                       epochs=args.epochs, gamma=args.gamma, precision=args.precision,
+                                       epochs=args.epochs, gamma=args.gamma, precision=args.precision, params=_params(args.param),
                                        images=str(Path(args.images).resolve()) if args.images else None)
             store = ResultStore(Path(args.out) / 'runs') if args.out else ResultStore()
             res = run_experiment(spec, store, device=args.device, force=args.force)

@@ -16,8 +16,8 @@ from .metrics import summarize, predict
 from .data import LTData
 
 # %% auto #0
-__all__ = ['METHODS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep', 'fit', 'toy_blobs',
-           'retrain_classifier', 'Method', 'register_method', 'get_method']
+__all__ = ['METHODS', 'LOSSES', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep', 'fit', 'toy_blobs',
+           'retrain_classifier', 'Method', 'register_method', 'register_loss', 'make_loss', 'get_method']
 
 # %% ../nbs/07_train.ipynb #564794cb
 def to_unit(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -145,7 +145,9 @@ class Method:
     label: str                       # tables and figure legends
     description: str
     sampler: str = 'uniform'         # stage-1 sampler: uniform, class-aware, balance (needs gamma)
-    loss: str = 'ce'                 # stage-1 loss
+    loss: str = 'ce'                 # stage-1 loss, a name in `LOSSES`
+    head: str = 'linear'             # 'linear', or 'normed' (cosine classifier, LDAM)
+    defer: str | None = None         # switch at epoch E = defer_at x stage-1 epochs: 'reweight' (DRW) or 'resample' (DRS)
     branches: str = 'single'         # 'single' (one head) or 'csa' (uniform + context-shifted balanced head, `06_csa`)
     mixing: str | None = None        # batch mixing: 'mixup' on the (uniform) stream
     stage2: str | None = None        # 'crt': classifier re-training on the frozen stage-1 backbone
@@ -153,6 +155,7 @@ class Method:
     paper_row: str | None = None     # the row of the paper's Table 2 this reproduces
     in_table2: bool = False          # planned in Table 2 (the paper's rows, plus rows beyond the paper)
     source: str = ''                 # where the method and its defaults come from
+    defaults: tuple = ()             # ((name, value), ...): the method's hyperparameters, part of its runs' identity
     @property
     def csa(self) -> bool: return self.branches == 'csa'
     @property
@@ -165,6 +168,18 @@ def register_method(m: Method) -> Method:
     if m.name in METHODS and METHODS[m.name] != m: raise ValueError(f"method {m.name!r} is already registered differently")
     METHODS[m.name] = m
     return m
+
+LOSSES: dict[str, Callable] = {'ce': lambda counts, params: F.cross_entropy}   # name -> factory(class counts, params) -> loss_fn
+
+def register_loss(name: str, factory: Callable) -> Callable:
+    "Add a loss factory `factory(counts, params) -> loss_fn(logits, y)` under `name`."
+    LOSSES[name] = factory
+    return factory
+
+def make_loss(name: str, counts, params: dict | None = None) -> Callable:
+    "The loss `name` for a training set with class `counts` and the method's `params`."
+    if name not in LOSSES: raise ValueError(f"unknown loss {name!r}; valid choices: {', '.join(LOSSES)}")
+    return LOSSES[name](list(counts), dict(params or {}))
 
 def get_method(name: str) -> Method:
     if name not in METHODS: raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
