@@ -112,7 +112,7 @@ def _beta(alpha: float, generator) -> float:
 
 def csa_losses(net: CSANet, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor, bank: ContextBank,
                epoch: int, start_epoch: int = 10, generator: torch.Generator | None = None, mixup_alpha: float | None = None,
-               autocast_ctx=None) -> tuple:
+               autocast_ctx=None, uniform_loss=F.cross_entropy) -> tuple:
     "The CSA losses of one iteration on normalised batches, in the authors' order: (loss to minimise, loss1, loss2 or None)."
     masks, p_true = masks_and_fit(net, xu, yu)          # 1. masks and fit test on the uniform batch (eval mode)
     bank.add(xu, masks, p_true)                         # 2. fit samples enter the bank before this batch is mixed
@@ -126,9 +126,9 @@ def csa_losses(net: CSANet, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor
         loss2 = F.cross_entropy(net(context_shift(xb, xc, mc, lam), 'balanced'), yb) if balanced else None
         if mixup_alpha:
             logits = net(lm * xu + (1 - lm) * xu[perm], 'uniform')
-            loss1 = lm * F.cross_entropy(logits, yu) + (1 - lm) * F.cross_entropy(logits, yu[perm])
-        else:
-            loss1 = F.cross_entropy(net(xu, 'uniform'), yu)
+            loss1 = lm * uniform_loss(logits, yu) + (1 - lm) * uniform_loss(logits, yu[perm])
+        else:   # the uniform branch's loss: cross-entropy, or the logit-adjusted one of csa-la; the balanced branch's is always CE
+            loss1 = uniform_loss(net(xu, 'uniform'), yu)
         loss = loss1 if loss2 is None else loss1 + loss2
     return loss, loss1, loss2
 
@@ -144,7 +144,8 @@ def csa_step(net: CSANet, opt: torch.optim.Optimizer, xu: torch.Tensor, yu: torc
 
 # %% ../nbs/06_csa.ipynb #53741690
 from .core import Precision, autocast
-from .train import train_loop
+from .train import train_loop, Method, register_method
+import csa_nb.losses   # noqa: F401 (the 'la' loss of csa-la)
 from .sampling import UniformSampler, ClassAwareSampler
 from .metrics import summarize
 
@@ -169,8 +170,10 @@ def evaluate_heads(net: CSANet, data, prepare=None, autocast_ctx=None) -> dict:
 class CSAStep:
     "CSA as a step of `train_loop`: two streams (uniform, re-sampled) into one `CSANet`; the bank is emptied every epoch."
     def __init__(self, net: CSANet, *, start_epoch: int = 10, bank_size: int = 128, fit_threshold: float = 0.8,
-                 mixup_alpha: float | None = None, mixup_off_last: int = 3, precision: Precision = Precision()):
+                 mixup_alpha: float | None = None, mixup_off_last: int = 3, precision: Precision = Precision(),
+                 uniform_loss=F.cross_entropy):
         self.net, self.start_epoch, self.mixup_alpha, self.mixup_off_last = net, start_epoch, mixup_alpha, mixup_off_last
+        self.uniform_loss = uniform_loss
         self.bank, self.precision = ContextBank(bank_size, fit_threshold), precision
     def begin_epoch(self, epoch: int, epochs: int):
         self.bank.reset(); self.l1, self.l2, self.n2 = 0.0, 0.0, 0
@@ -178,7 +181,8 @@ class CSAStep:
     def __call__(self, batches, epoch, generator):
         (xu, yu), (xb, yb) = batches
         ac = (lambda: autocast(xu.device, self.precision)) if self.precision.dtype is not None else None
-        loss, loss1, loss2 = csa_losses(self.net, xu, yu, xb, yb, self.bank, epoch, self.start_epoch, generator, self.mix, ac)
+        loss, loss1, loss2 = csa_losses(self.net, xu, yu, xb, yb, self.bank, epoch, self.start_epoch, generator, self.mix, ac,
+                                        self.uniform_loss)
         self.l1 += loss1.item() * len(yu)
         if loss2 is not None: self.l2 += loss2.item() * len(yu); self.n2 += len(yu)
         return loss
@@ -192,12 +196,16 @@ def fit_csa(net: CSANet, data, *, epochs: int, lr_fn, batch_size: int = 128, see
             weight_decay: float = 2e-4, prepare=None, evaluate=None, start_epoch: int = 10, bank_size: int = 128,
             fit_threshold: float = 0.8, mixup_alpha: float | None = None, mixup_off_last: int = 3,
             balanced_sampler=None, precision: Precision = Precision(), ckpt_path=None, desc: str = 'csa',
-            on_epoch_end=None) -> list[dict]:
+            on_epoch_end=None, uniform_loss=F.cross_entropy) -> list[dict]:
     "Train `net` with context-shift augmentation on `data` (an `LTData` on the device): `train_loop` with a `CSAStep`.\n\n    `balanced_sampler` draws the re-sampled stream (default: class-aware with epochs of the training-set size)."
     uni = UniformSampler(data.train_y, data.num_classes)
     bal = balanced_sampler or ClassAwareSampler(data.train_y, data.num_classes, length=len(data.train_y))
     step = CSAStep(net, start_epoch=start_epoch, bank_size=bank_size, fit_threshold=fit_threshold, mixup_alpha=mixup_alpha,
-                   mixup_off_last=mixup_off_last, precision=precision)
+                   mixup_off_last=mixup_off_last, precision=precision, uniform_loss=uniform_loss)
     return train_loop(net, data.train_x, data.train_y, [uni, bal], step, epochs=epochs, lr_fn=lr_fn, batch_size=batch_size,
                       seed=seed, momentum=momentum, weight_decay=weight_decay, prepare=prepare, evaluate=evaluate,
                       precision=precision, ckpt_path=ckpt_path, desc=desc, on_epoch_end=on_epoch_end, stream=5)
+
+register_method(Method('csa-la', 'CSA + LA', 'context-shift augmentation with a logit-adjusted uniform branch', sampler='class-aware',
+                       branches='csa', loss='la', predictor='balanced', in_table2=True, defaults=(('la_tau', 1.0),),
+                       source="Shi et al. 2023, the authors' CSA/train.py (loss_type 'LA', tau 1); logit adjustment: Menon et al. 2021"))

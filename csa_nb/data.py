@@ -13,10 +13,10 @@ import torch
 from .core import data_root, mirror_root
 
 # %% auto #0
-__all__ = ['PROFILES', 'INDEX_GROUPS', 'TAB10', 'DATASETS', 'check_imb_factor', 'long_tail_counts', 'long_tail_subset', 'LTData',
-           'index_groups', 'DatasetUnavailable', 'md5sum', 'stage_archives', 'load_torchvision', 'build_mnist_lt',
-           'choice_many', 'imbalanced_label_noise', 'colour_indices_train', 'colourise', 'build_cmnist_lt',
-           'register_dataset', 'check_dataset_name', 'build_dataset']
+__all__ = ['PROFILES', 'INDEX_GROUPS', 'TAB10', 'DATASETS', 'FOLDER_PREFIX', 'check_imb_factor', 'long_tail_counts',
+           'long_tail_subset', 'LTData', 'index_groups', 'DatasetUnavailable', 'md5sum', 'stage_archives',
+           'load_torchvision', 'build_mnist_lt', 'choice_many', 'imbalanced_label_noise', 'colour_indices_train',
+           'colourise', 'build_cmnist_lt', 'register_dataset', 'check_dataset_name', 'build_dataset']
 
 # %% ../nbs/01_data.ipynb #7760120d
 PROFILES = ('exp', 'step')
@@ -244,11 +244,20 @@ def register_dataset(name: str, builder: Callable[..., LTData]) -> None:
     "Make `build_dataset(name, imb_factor, **kw)` call `builder(imb_factor=..., **kw)`."
     DATASETS[name] = builder
 
+FOLDER_PREFIX = 'folder:'   # `folder:PATH` names an image folder PATH/train/<class>/*, PATH/test/<class>/* (06b_own_data)
+
 def check_dataset_name(name: str) -> str:
-    if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid choices: {', '.join(sorted(DATASETS))}")
+    if isinstance(name, str) and name.startswith(FOLDER_PREFIX):
+        if not name[len(FOLDER_PREFIX):].strip(): raise ValueError(f"dataset {name!r} names no folder; write folder:PATH (PATH/train/<class>/<image>)")
+        return name
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; valid choices: {', '.join(sorted(DATASETS))}, or {FOLDER_PREFIX}PATH for an image folder")
     return name
 
 def build_dataset(name: str, imb_factor: float = 0.01, device: str | torch.device = 'cpu', **kw) -> LTData:
     "Build dataset `name` with imbalance `imb_factor` and move it to `device`."
     check_dataset_name(name); check_imb_factor(imb_factor)
+    if name.startswith(FOLDER_PREFIX):
+        from csa_nb.own_data import build_folder_dataset   # 06b builds on this module: imported only when needed
+        return build_folder_dataset(name[len(FOLDER_PREFIX):], imb_factor=imb_factor, **kw).to(device)
     return DATASETS[name](imb_factor=imb_factor, **kw).to(device)

@@ -11,23 +11,24 @@ import numpy as np
 import torch
 from .core import (seed_everything, pick_device, precision_for, autocast, outputs_root, atomic_write_json,
                          atomic_torch_save, atomic_path, provenance, device_name, file_digest, PRECISION_CHOICES)
-from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS
+from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS, FOLDER_PREFIX
 from .models import build_model, ARCHS
 from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
 from .metrics import summarize, predict
-from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, METHODS
+from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, METHODS
 from .losses import NormedLinear                 # importing the method notebooks' modules registers their methods
 from .deferred import deferred_parts
+import csa_nb.mixing, csa_nb.two_stage   # noqa: F401 (their methods)
 from .augment import random_crop_flip, normalize
 from .csa import CSANet, fit_csa, evaluate_heads
 from .inspect import save_artifacts, ARTIFACTS
 
 # %% auto #0
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'CSA_STEP_ORDER',
-           'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'check_profile',
-           'default_profile', 'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment',
-           'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2',
-           'table2_frame', 'table2_markdown']
+           'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'folder_protocol',
+           'check_profile', 'default_profile', 'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule',
+           'run_experiment', 'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown',
+           'paper_table2', 'table2_frame', 'table2_markdown']
 
 # %% ../nbs/08_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -42,6 +43,14 @@ CPU_EPOCHS = {'cifar10-lt': 30, 'cifar100-lt': 30}   # the `cpu` profile's stage
 PROFILE_SEEDS = {'smoke': (0,), 'cpu': (0, 1, 2, 3, 4), 'paper': (0, 1, 2, 3, 4)}
 CSA_FIELDS = ('start_epoch', 'bank_size', 'fit_threshold')
 RNG_CHOICES = ('per-epoch', 'notebook')   # per-epoch generators (the default) or the authors' notebook streams
+
+def folder_protocol(path: str, image_size: int | None = None, arch: str | None = None) -> dict:
+    "The protocol of an image folder: the CIFAR one (ResNet schedule, crop + flip) with a backbone chosen by image size unless `arch` is given."
+    from csa_nb.own_data import find_splits, scan_split, image_side, default_image_size, arch_for_image_size
+    if image_size is None:
+        train = scan_split(find_splits(path)[1])
+        image_size = default_image_size(image_side(f) for files in train.values() for f in files)
+    return {**_RESNET, 'image_size': int(image_size), 'arch': arch or arch_for_image_size(int(image_size))}
 
 def check_profile(profile: str) -> str:
     if profile not in PROFILE_CHOICES: raise ValueError(f"unknown profile {profile!r}; valid choices: {', '.join(PROFILE_CHOICES)}")
@@ -77,6 +86,7 @@ class RunSpec:
     rng: str | None = None               # None/'per-epoch': a generator per (seed, epoch); 'notebook': the authors' notebook streams
     precision: str | None = None         # None/'fp32': float32, the authors' setting; 'bf16'/'fp16': autocast (named in the run's name)
     params: tuple | None = None          # the method's hyperparameters ((name, value), ...): its defaults, with any given overridden
+    image_size: int | None = None        # image folders (`folder:PATH`): the side images are resized to
 
     def __post_init__(self):
         check_dataset_name(self.dataset); m = get_method(self.method); check_profile(self.profile)
@@ -101,7 +111,8 @@ class RunSpec:
             object.__setattr__(self, 'gamma', None if float(self.gamma) == 1.0 else float(self.gamma))
         else: object.__setattr__(self, 'gamma', None)
         if m.csa:
-            if self.arch == 'lenet2': raise ValueError("csa needs a backbone with a convolutional feature map; valid choices: resnet32")
+            if self.arch == 'lenet2':
+                raise ValueError(f"csa needs a backbone with a convolutional feature map; valid choices: {', '.join(a for a in ARCHS if a != 'lenet2')}")
             for f, d in zip(CSA_FIELDS, (10, 128, 0.8)):
                 if getattr(self, f) is None: object.__setattr__(self, f, d)
         else:
@@ -126,17 +137,24 @@ class RunSpec:
         "The fields that decide the outcome (all but `profile` and unset options; an image folder by its name)."
         d = {k: v for k, v in asdict(self).items() if k != 'profile' and v is not None}
         if 'images' in d: d['images'] = Path(d['images']).name
+        d['dataset'] = self.dataset_label
         return d
+    @property
+    def dataset_label(self) -> str:
+        "The dataset's name without local paths: an image folder by its folder's name."
+        if not self.dataset.startswith(FOLDER_PREFIX): return self.dataset
+        return FOLDER_PREFIX + Path(self.dataset[len(FOLDER_PREFIX):]).expanduser().name
     @property
     def hash(self) -> str:
         return hashlib.sha1(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:10]
     @property
     def name(self) -> str:
-        return f'{self.dataset}-{self.method}-s{self.seed}{"-" + self.precision if self.precision else ""}-{self.hash}'
+        return f'{self.dataset_label.replace(":", "-")}-{self.method}-s{self.seed}{"-" + self.precision if self.precision else ""}-{self.hash}'
     def to_dict(self) -> dict:
         "The spec as saved with a run: an image folder by its file name only (no path of the machine that made it)."
         d = asdict(self)
         if d['images']: d['images'] = Path(d['images']).name
+        d['dataset'] = self.dataset_label
         return d
 
     @classmethod
@@ -144,12 +162,15 @@ class RunSpec:
                     imb_factor: float = 0.01, epochs: int | None = None, **overrides) -> 'RunSpec':
         "The spec of `profile` for `dataset` and `method`; `epochs` and other fields may be overridden."
         check_dataset_name(dataset); check_profile(profile)
-        if dataset not in PROTOCOLS: raise ValueError(f"no protocol for dataset {dataset!r}; known: {', '.join(PROTOCOLS)}")
-        p = dict(PROTOCOLS[dataset])
-        if profile == 'smoke': p.update(epochs=2 if p['arch'] == 'resnet32' else 1, crt_epochs=1)
-        if profile == 'cpu' and dataset in CPU_EPOCHS: p['epochs'] = CPU_EPOCHS[dataset]
+        if dataset.startswith(FOLDER_PREFIX):   # an image folder: the CIFAR protocol, a backbone for its image size, its own counts
+            p, imb_factor = folder_protocol(dataset[len(FOLDER_PREFIX):], overrides.pop('image_size', None), overrides.pop('arch', None)), 1.0
+        elif dataset not in PROTOCOLS: raise ValueError(f"no protocol for dataset {dataset!r}; known: {', '.join(PROTOCOLS)}")
+        else: p = dict(PROTOCOLS[dataset])
+        cifar_like = p.get('schedule') == 'warmup-step'
+        if profile == 'smoke': p.update(epochs=2 if cifar_like else 1, crt_epochs=1)
+        if profile == 'cpu' and cifar_like: p['epochs'] = CPU_EPOCHS.get(dataset, 30)
         if epochs is not None: p['epochs'] = epochs
-        if p['arch'] == 'resnet32' and 'start_epoch' not in overrides:   # CSA starts at the same fraction of training (10/200)
+        if cifar_like and 'start_epoch' not in overrides:   # CSA starts at the same fraction of training (10/200)
             p['start_epoch'] = max(1, round(10 * p['epochs'] / 200)) if p['epochs'] < 200 else 10
         p.update({k: v for k, v in overrides.items() if v is not None or k not in p})
         return cls(dataset, method, seed=seed, imb_factor=imb_factor, profile=profile, **p)
@@ -196,6 +217,9 @@ def lr_schedule(spec: RunSpec):
 
 CSA_STEP_ORDER = 'balanced-first'   # the authors' order of the two forward passes (see `csa_step`)
 
+def _data_kw(spec: RunSpec) -> dict:
+    return {**({'images': spec.images} if spec.images else {}), **({'image_size': spec.image_size} if spec.image_size else {})}
+
 def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None, force: bool = False,
                    on_epoch_end=None) -> dict:
     "Run `spec` (or load its finished result) and return the result dict."
@@ -215,7 +239,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
     t0, prov = time.perf_counter(), provenance(device)   # provenance of the code as it was when the run started
     if spec.images: prov['images'] = file_digest(spec.images)   # the data file by name and MD5, not by its local path
     seed_everything(spec.seed)
-    data = build_dataset(spec.dataset, spec.imb_factor, device, **({'images': spec.images} if spec.images else {}))
+    data = build_dataset(spec.dataset, spec.imb_factor, device, **_data_kw(spec))
     method = get_method(spec.method)
     train_prep, test_prep = transforms_for(data)
     opt_kw = dict(momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0)
@@ -230,7 +254,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
     stage1_from, hist1, extra = 'trained in this run', None, {}
     if method.csa:
         net = CSANet(model.backbone, data.num_classes).to(device)
-        hist1 = fit_csa(net, data, epochs=spec.epochs, lr_fn=lr_schedule(spec), batch_size=spec.batch_size, seed=spec.seed,
+        hist1 = fit_csa(net, data, uniform_loss=make_loss(method.loss, data.counts, params), epochs=spec.epochs, lr_fn=lr_schedule(spec), batch_size=spec.batch_size, seed=spec.seed,
                         prepare=train_prep, evaluate=lambda m: evaluate_heads(m, data, test_prep, ac), start_epoch=spec.start_epoch,
                         bank_size=spec.bank_size, fit_threshold=spec.fit_threshold, mixup_alpha=spec.mixup_alpha,
                         balanced_sampler=balanced_branch_sampler(data.train_y, data.num_classes, spec.gamma, len(data.train_y)),
@@ -244,18 +268,20 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         save_artifacts(net, data, rd, test_prep, ac, seed=spec.seed, fit_threshold=spec.fit_threshold)
         hist2 = []
     else:
-        if method.stage2:
-            ce = replace(spec, method='ce')
-            if store.has(ce) and (store.run_dir(ce) / 'model.pt').exists():
-                model.load_state_dict(torch.load(store.run_dir(ce) / 'model.pt', map_location=device)['model'])
-                hist1, stage1_from = store.load(ce)['history']['stage1'], f'reused from run {ce.name}'
+        base = get_method(method.stage1) if method.stage2 else method   # the method whose training is stage 1
+        base_spec = replace(spec, method=base.name) if method.stage2 else spec
+        if method.stage2 and store.has(base_spec) and (store.run_dir(base_spec) / 'model.pt').exists():
+            model.load_state_dict(torch.load(store.run_dir(base_spec) / 'model.pt', map_location=device)['model'])
+            hist1, stage1_from = store.load(base_spec)['history']['stage1'], f'reused from run {base_spec.name}'
         if hist1 is None:
-            length = {'length': len(data.train_y)} if (spec.epoch_length == 'dataset' and method.sampler == 'class-aware') else {}
-            sampler = (notebook_sampler(method.sampler, gamma=spec.gamma, **length) if notebook else
-                       make_sampler(method.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length))
-            loss_fn, sampler = deferred_parts(method, make_loss(method.loss, data.counts, params), sampler, data.train_y, data.counts,
-                                              spec.epochs, params)
+            bp = dict(base_spec.params or ())
+            length = {'length': len(data.train_y)} if (spec.epoch_length == 'dataset' and base.sampler == 'class-aware') else {}
+            sampler = (notebook_sampler(base.sampler, gamma=spec.gamma, **length) if notebook else
+                       make_sampler(base.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length))
+            loss_fn, sampler = deferred_parts(base, make_loss(base.loss, data.counts, bp), sampler, data.train_y, data.counts,
+                                              spec.epochs, bp)
             hist1 = fit(model, data.train_x, data.train_y, sampler, epochs=spec.epochs, lr_fn=lr_schedule(spec), loss_fn=loss_fn,
+                        mix=make_mixer(base.mixing, data.counts, spec.mixup_alpha, bp),
                         batch_size=spec.batch_size, seed=spec.seed, prepare=train_prep, evaluate=evaluate, precision=precision,
                         ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
             atomic_torch_save({'model': model.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
@@ -263,11 +289,12 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         if method.stage2:
             crt_lr = cosine_lr(spec.lr, spec.epochs) if spec.schedule is None else cosine_lr(spec.lr, spec.crt_epochs)
             # the notebooks build cRT's class-aware sampler after stage 1, on Python's stream as stage 1 left it
-            crt_sampler = (notebook_sampler('class-aware', python_state=notebook_sampler(method.sampler).python_state_after(spec.epochs))
+            crt_sampler = (notebook_sampler('class-aware', python_state=notebook_sampler(base.sampler).python_state_after(spec.epochs))
                            if notebook else None)
             _, hist2 = retrain_classifier(model, data, epochs=spec.crt_epochs, lr_fn=crt_lr, batch_size=spec.batch_size,
                                           seed=spec.seed, precision=precision, prepare=test_prep, ckpt_path=rd / 'crt.ckpt',
-                                          on_epoch_end=on_epoch_end, sampler=crt_sampler, **opt_kw)
+                                          on_epoch_end=on_epoch_end, sampler=crt_sampler, head=STAGE2[method.stage2](model.head),
+                                          desc=method.label, **opt_kw)
         final_hist = hist2 if method.stage2 else hist1
         if not final_hist: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs}, crt_epochs={spec.crt_epochs})")
         if getattr(model.backbone, 'feat_dim', None) == 2 and not method.stage2: _save_features(model, data, rd / 'features.npz', ac)
@@ -293,7 +320,7 @@ def load_trained(spec: RunSpec, store: ResultStore, device=None) -> tuple:
     if not p.exists():
         raise FileNotFoundError(f"{p} is missing (trained models are not committed): run {spec.name} again with force=True, "
                                 f"e.g. csa-run train --dataset {spec.dataset} --method {spec.method} --profile {spec.profile} --force")
-    data = build_dataset(spec.dataset, spec.imb_factor, device, **({'images': spec.images} if spec.images else {}))
+    data = build_dataset(spec.dataset, spec.imb_factor, device, **_data_kw(spec))
     model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed)
     if get_method(spec.method).head == 'normed': model.head = NormedLinear(model.head.in_features, data.num_classes)
     if get_method(spec.method).csa: model = CSANet(model.backbone, data.num_classes)

@@ -488,7 +488,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='csa-run', description='Reproduce "How Re-sampling Helps for Long-Tail Learning?" (NeurIPS 2023).')
     sub = p.add_subparsers(dest='cmd', required=True)
     t = sub.add_parser('train', help='run one experiment and print its result JSON')
-    t.add_argument('--dataset', required=True, help=f"one of: {', '.join(sorted(DATASETS))}")
+    t.add_argument('--dataset', required=True, help=f"one of: {', '.join(sorted(DATASETS))}, or folder:PATH (PATH/train/<class>/*, PATH/test/<class>/*)")
     t.add_argument('--method', required=True, help=f"one of: {', '.join(METHODS)}")
     t.add_argument('--seed', type=int, default=0)
     t.add_argument('--imb-factor', type=float, default=0.01, help='in (0, 1]; 0.01 = imbalance ratio 100 (default)')
@@ -499,6 +499,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--force', action='store_true', help='run again even if a result exists')
     t.add_argument('--images', default=None, help='CIFAR only: an image-folder copy (train/<class>/*, test/<class>/*), as a folder or an archive')
     t.add_argument('--gamma', type=float, default=None, help='balance exponent in [0, 1]: the sampler of rs-gamma, or the balanced branch of csa/csa-mixup (default 1)')
+    t.add_argument('--arch', default=None, help='backbone for an image folder (default: chosen by image size: resnet32 up to 48 px, resnet18-cifar below 128, resnet18 above)')
+    t.add_argument('--image-size', type=int, default=None, help='image folders: resize images to this side (default: their median side)')
     t.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                    help="override one of the method's hyperparameters (its defaults are in its definition), e.g. --param focal_gamma=2")
     t.add_argument('--precision', default=None, help=f"one of: {', '.join(PRECISION_CHOICES)} (default fp32, the authors' setting; others are named in the run's name)")
@@ -527,10 +529,12 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.cmd == 'train':
+            if (args.arch or args.image_size) and not args.dataset.startswith('folder:'):
+                raise ValueError("--arch and --image-size are for image folders (--dataset folder:PATH); the paper's datasets use the paper's backbones")
             if args.images and not args.dataset.startswith('cifar'):
                 raise ValueError(f"--images selects an image-folder copy of a CIFAR dataset; valid choices: cifar10-lt, cifar100-lt")
             spec = RunSpec.for_profile(args.dataset, args.method, args.profile, seed=args.seed, imb_factor=args.imb_factor,
-                                       epochs=args.epochs, gamma=args.gamma, precision=args.precision, params=_params(args.param),
+                                       epochs=args.epochs, gamma=args.gamma, precision=args.precision, params=_params(args.param), arch=args.arch, image_size=args.image_size,
                                        images=str(Path(args.images).resolve()) if args.images else None)
             store = ResultStore(Path(args.out) / 'runs') if args.out else ResultStore()
             res = run_experiment(spec, store, device=args.device, force=args.force)

@@ -16,8 +16,9 @@ from .metrics import summarize, predict
 from .data import LTData
 
 # %% auto #0
-__all__ = ['METHODS', 'LOSSES', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep', 'fit', 'toy_blobs',
-           'retrain_classifier', 'Method', 'register_method', 'register_loss', 'make_loss', 'get_method']
+__all__ = ['METHODS', 'LOSSES', 'MIXERS', 'STAGE2', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep',
+           'mixed_loss', 'fit', 'toy_blobs', 'retrain_classifier', 'Method', 'register_method', 'register_loss',
+           'make_loss', 'register_mixer', 'register_stage2', 'make_mixer', 'get_method']
 
 # %% ../nbs/07_train.ipynb #564794cb
 def to_unit(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -88,14 +89,19 @@ def train_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler
 # %% ../nbs/07_train.ipynb #c3f5c7ec
 class LossStep:
     "One stream into one model: `loss_fn(model(x), y)`, its epoch mean in the history as `loss`."
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable = F.cross_entropy, precision: Precision = Precision()):
-        self.model, self.loss_fn, self.precision = model, loss_fn, precision
+    def __init__(self, model: torch.nn.Module, loss_fn: Callable = F.cross_entropy, precision: Precision = Precision(),
+                 mix: Callable | None = None):
+        self.model, self.loss_fn, self.precision, self.mix = model, loss_fn, precision, mix
     def begin_epoch(self, epoch: int, epochs: int):
         self.loss_sum = None
         if hasattr(self.loss_fn, 'begin_epoch'): self.loss_fn.begin_epoch(epoch, epochs)
     def __call__(self, batches, epoch, generator):
         (xb, yb), = batches
-        with autocast(xb.device, self.precision): loss = self.loss_fn(self.model(xb), yb)
+        with autocast(xb.device, self.precision):
+            if self.mix is None: loss = self.loss_fn(self.model(xb), yb)
+            else:   # batch mixing (`07c_mixing`): inputs mixed, the loss a weighted sum over the two labels
+                xm, ya, yb2, lam = self.mix(xb, yb, generator)
+                loss = mixed_loss(self.loss_fn, self.model(xm), ya, yb2, lam)
         if self.loss_sum is None: self.loss_sum = torch.zeros((), device=xb.device)
         self.loss_sum += loss.detach().float() * len(yb)
         return loss
@@ -103,10 +109,17 @@ class LossStep:
         return {'loss': 0.0 if self.loss_sum is None else round((self.loss_sum / max(samples, 1)).item(), 6)}
     def describe(self, rec: dict) -> str: return f"loss {rec['loss']:.4f}"
 
+def mixed_loss(loss_fn: Callable, logits: torch.Tensor, ya: torch.Tensor, yb: torch.Tensor, lam) -> torch.Tensor:
+    "lam * loss(ya) + (1 - lam) * loss(yb); a per-sample `lam` (a tensor) needs cross-entropy, per sample."
+    if not torch.is_tensor(lam): return lam * loss_fn(logits, ya) + (1 - lam) * loss_fn(logits, yb)
+    if loss_fn is not F.cross_entropy: raise ValueError("per-sample label weights (Remix) are defined for cross-entropy only")
+    return (lam * F.cross_entropy(logits, ya, reduction='none') + (1 - lam) * F.cross_entropy(logits, yb, reduction='none')).mean()
+
 def fit(module: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler, *, epochs: int,
-        lr_fn: Callable[[int], float], loss_fn: Callable = F.cross_entropy, precision: Precision = Precision(), **kw) -> list[dict]:
+        lr_fn: Callable[[int], float], loss_fn: Callable = F.cross_entropy, precision: Precision = Precision(),
+        mix: Callable | None = None, **kw) -> list[dict]:
     "Train `module` with `loss_fn` (cross-entropy) on `(x, y)` drawn by `sampler`: `train_loop` with a `LossStep`."
-    return train_loop(module, x, y, [sampler], LossStep(module, loss_fn, precision), epochs=epochs, lr_fn=lr_fn,
+    return train_loop(module, x, y, [sampler], LossStep(module, loss_fn, precision, mix), epochs=epochs, lr_fn=lr_fn,
                       precision=precision, stream=4, **kw)
 
 # %% ../nbs/07_train.ipynb #dda90819
@@ -123,17 +136,18 @@ def toy_blobs(counts=(400, 100, 25, 6), n_test: int = 200, seed: int = 0, spread
 def retrain_classifier(model: torch.nn.Module, data: LTData, *, epochs: int = 4, lr_fn=cosine_lr(0.1, 8),
                        batch_size: int = 128, seed: int = 0, precision: Precision = Precision(), prepare=to_unit,
                        momentum: float = 0.0, weight_decay: float = 0.0,
-                       ckpt_path=None, on_epoch_end=None, sampler=None) -> tuple[torch.nn.Module, list[dict]]:
-    "cRT: a copy of `model.head` retrained with class-aware sampling (`sampler`, default `ClassAwareSampler`) on cached frozen features of `model.backbone`."
+                       ckpt_path=None, on_epoch_end=None, sampler=None, head: torch.nn.Module | None = None,
+                       desc: str = 'cRT') -> tuple[torch.nn.Module, list[dict]]:
+    "cRT: a copy of `model.head` (or the given `head`, e.g. LWS's scaled head) retrained with class-aware sampling (`sampler`, default `ClassAwareSampler`) on cached frozen features of `model.backbone`."
     dev = data.device
     ac = (lambda: autocast(dev, precision))
     feats = predict(model.backbone, data.train_x, prepare=prepare, autocast_ctx=ac)
     test_feats = predict(model.backbone, data.test_x, prepare=prepare, autocast_ctx=ac)
-    head = copy.deepcopy(model.head).float()
+    head = (copy.deepcopy(model.head) if head is None else head).float()
     evaluate = lambda h: summarize(predict(h, test_feats), data.test_y, data.counts, data.groups)
     sampler = sampler if sampler is not None else ClassAwareSampler(data.train_y, data.num_classes)
     hist = fit(head, feats, data.train_y, sampler, epochs=epochs, lr_fn=lr_fn, batch_size=batch_size, momentum=momentum,
-               weight_decay=weight_decay, seed=seed + 1_000_000, evaluate=evaluate, ckpt_path=ckpt_path, desc='cRT',
+               weight_decay=weight_decay, seed=seed + 1_000_000, evaluate=evaluate, ckpt_path=ckpt_path, desc=desc,
                on_epoch_end=on_epoch_end)
     return head, hist
 
@@ -149,8 +163,9 @@ class Method:
     head: str = 'linear'             # 'linear', or 'normed' (cosine classifier, LDAM)
     defer: str | None = None         # switch at epoch E = defer_at x stage-1 epochs: 'reweight' (DRW) or 'resample' (DRS)
     branches: str = 'single'         # 'single' (one head) or 'csa' (uniform + context-shifted balanced head, `06_csa`)
-    mixing: str | None = None        # batch mixing: 'mixup' on the (uniform) stream
-    stage2: str | None = None        # 'crt': classifier re-training on the frozen stage-1 backbone
+    mixing: str | None = None        # batch mixing of the (uniform) stream: 'mixup', 'remix' (`07c_mixing`)
+    stage2: str | None = None        # 'crt' (classifier re-training) or 'lws' (learnable weight scaling) on the frozen backbone
+    stage1: str | None = None        # for a two-stage method: the method whose finished run is its stage 1 ('ce', 'mixup')
     predictor: str = 'model'         # what the reported metrics are: 'model', or one of CSA's heads ('balanced')
     paper_row: str | None = None     # the row of the paper's Table 2 this reproduces
     in_table2: bool = False          # planned in Table 2 (the paper's rows, plus rows beyond the paper)
@@ -159,7 +174,7 @@ class Method:
     @property
     def csa(self) -> bool: return self.branches == 'csa'
     @property
-    def mixup(self) -> bool: return self.mixing == 'mixup'
+    def mixup(self) -> bool: return self.mixing is not None   # runs of mixing methods carry mixup_alpha
 
 METHODS: dict[str, Method] = {}
 
@@ -181,13 +196,25 @@ def make_loss(name: str, counts, params: dict | None = None) -> Callable:
     if name not in LOSSES: raise ValueError(f"unknown loss {name!r}; valid choices: {', '.join(LOSSES)}")
     return LOSSES[name](list(counts), dict(params or {}))
 
+MIXERS: dict[str, Callable] = {}   # name -> factory(class counts, alpha, params) -> mix(x, y, generator) -> (x', ya, yb, lam)
+STAGE2: dict[str, Callable] = {'crt': lambda head: copy.deepcopy(head)}   # name -> the head stage 2 trains, from the stage-1 head
+
+def register_mixer(name: str, factory: Callable) -> Callable: MIXERS[name] = factory; return factory
+def register_stage2(name: str, make_head: Callable) -> Callable: STAGE2[name] = make_head; return make_head
+
+def make_mixer(name: str | None, counts, alpha: float | None, params: dict | None = None):
+    "The batch mixing `name` (None: no mixing)."
+    if name is None: return None
+    if name not in MIXERS: raise ValueError(f"unknown mixing {name!r}; valid choices: {', '.join(MIXERS)}")
+    return MIXERS[name](list(counts), 1.0 if alpha is None else alpha, dict(params or {}))
+
 def get_method(name: str) -> Method:
     if name not in METHODS: raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
     return METHODS[name]
 
 for _m in [
     Method('ce', 'CE', 'cross-entropy with instance-uniform sampling', paper_row='CE', in_table2=True),
-    Method('crt', 'cRT', 'CE stage 1, then classifier re-training with class-aware sampling', stage2='crt', paper_row='cRT', in_table2=True,
+    Method('crt', 'cRT', 'CE stage 1, then classifier re-training with class-aware sampling', stage2='crt', stage1='ce', paper_row='cRT', in_table2=True,
            source='Kang et al. 2020, decoupling representation and classifier'),
     Method('cb-rs', 'CB-RS', 'cross-entropy with class-balanced re-sampling', sampler='class-aware', in_table2=True),
     Method('rs-gamma', 'RS-gamma', 'cross-entropy with the balance-exponent sampler (class k drawn with probability ~ n_k^(1-gamma))',
