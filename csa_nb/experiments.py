@@ -15,7 +15,7 @@ from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS,
 from .models import build_model, ARCHS
 from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
 from .metrics import summarize, predict
-from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, METHODS
+from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, STEPS, train_loop, METHODS
 from .losses import NormedLinear                 # importing the method notebooks' modules registers their methods
 from .deferred import deferred_parts
 import csa_nb.mixing, csa_nb.two_stage   # noqa: F401 (their methods)
@@ -278,12 +278,17 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
             length = {'length': len(data.train_y)} if (spec.epoch_length == 'dataset' and base.sampler == 'class-aware') else {}
             sampler = (notebook_sampler(base.sampler, gamma=spec.gamma, **length) if notebook else
                        make_sampler(base.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length))
-            loss_fn, sampler = deferred_parts(base, make_loss(base.loss, data.counts, bp), sampler, data.train_y, data.counts,
-                                              spec.epochs, bp)
-            hist1 = fit(model, data.train_x, data.train_y, sampler, epochs=spec.epochs, lr_fn=lr_schedule(spec), loss_fn=loss_fn,
-                        mix=make_mixer(base.mixing, data.counts, spec.mixup_alpha, bp),
-                        batch_size=spec.batch_size, seed=spec.seed, prepare=train_prep, evaluate=evaluate, precision=precision,
-                        ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
+            loop_kw = dict(epochs=spec.epochs, lr_fn=lr_schedule(spec), batch_size=spec.batch_size, seed=spec.seed, prepare=train_prep,
+                           evaluate=evaluate, precision=precision, ckpt_path=rd / 'stage1.ckpt', desc=spec.name,
+                           on_epoch_end=on_epoch_end, **opt_kw)
+            if base.step is not None:   # a method with a step of its own (BBN, CMO, ...): its network, streams and step
+                model, samplers, step = STEPS[base.step](model, data, bp, precision, spec.epochs)
+                hist1 = train_loop(model.to(device), data.train_x, data.train_y, samplers, step, **loop_kw)
+            else:
+                loss_fn, sampler = deferred_parts(base, make_loss(base.loss, data.counts, bp), sampler, data.train_y, data.counts,
+                                                  spec.epochs, bp)
+                hist1 = fit(model, data.train_x, data.train_y, sampler, loss_fn=loss_fn,
+                            mix=make_mixer(base.mixing, data.counts, spec.mixup_alpha, bp), **loop_kw)
             atomic_torch_save({'model': model.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
         hist2 = []
         if method.stage2:
@@ -297,8 +302,10 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
                                           desc=method.label, **opt_kw)
         final_hist = hist2 if method.stage2 else hist1
         if not final_hist: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs}, crt_epochs={spec.crt_epochs})")
-        if getattr(model.backbone, 'feat_dim', None) == 2 and not method.stage2: _save_features(model, data, rd / 'features.npz', ac)
-        if hasattr(model.backbone, 'forward_map') and not method.stage2: save_artifacts(model, data, rd, test_prep, ac, seed=spec.seed)
+        bb = getattr(model, 'backbone', None)
+        if getattr(bb, 'feat_dim', None) == 2 and not method.stage2: _save_features(model, data, rd / 'features.npz', ac)
+        if hasattr(bb, 'forward_map') and isinstance(getattr(model, 'head', None), torch.nn.Linear) and not method.stage2:
+            save_artifacts(model, data, rd, test_prep, ac, seed=spec.seed)
     result = {
         'name': spec.name, 'spec': spec.to_dict(), 'method': method.description,
         'dataset': {'name': data.name, 'source': data.source, 'counts': data.counts, 'train_size': len(data.train_y),
@@ -322,7 +329,9 @@ def load_trained(spec: RunSpec, store: ResultStore, device=None) -> tuple:
                                 f"e.g. csa-run train --dataset {spec.dataset} --method {spec.method} --profile {spec.profile} --force")
     data = build_dataset(spec.dataset, spec.imb_factor, device, **_data_kw(spec))
     model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed)
-    if get_method(spec.method).head == 'normed': model.head = NormedLinear(model.head.in_features, data.num_classes)
+    m = get_method(spec.method)
+    if m.head == 'normed': model.head = NormedLinear(model.head.in_features, data.num_classes)
+    if m.step is not None: model = STEPS[m.step](model, data, dict(spec.params or ()), precision_for(spec.precision, device), spec.epochs)[0]
     if get_method(spec.method).csa: model = CSANet(model.backbone, data.num_classes)
     model.load_state_dict(torch.load(p, map_location=device)['model'])
     return model.to(device).eval(), data

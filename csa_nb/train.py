@@ -16,9 +16,9 @@ from .metrics import summarize, predict
 from .data import LTData
 
 # %% auto #0
-__all__ = ['METHODS', 'LOSSES', 'MIXERS', 'STAGE2', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep',
+__all__ = ['METHODS', 'LOSSES', 'MIXERS', 'STAGE2', 'STEPS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep',
            'mixed_loss', 'fit', 'toy_blobs', 'retrain_classifier', 'Method', 'register_method', 'register_loss',
-           'make_loss', 'register_mixer', 'register_stage2', 'make_mixer', 'get_method']
+           'make_loss', 'register_mixer', 'register_step', 'register_stage2', 'make_mixer', 'get_method']
 
 # %% ../nbs/07_train.ipynb #564794cb
 def to_unit(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -164,6 +164,7 @@ class Method:
     defer: str | None = None         # switch at epoch E = defer_at x stage-1 epochs: 'reweight' (DRW) or 'resample' (DRS)
     branches: str = 'single'         # 'single' (one head) or 'csa' (uniform + context-shifted balanced head, `06_csa`)
     mixing: str | None = None        # batch mixing of the (uniform) stream: 'mixup', 'remix' (`07c_mixing`)
+    step: str | None = None          # a registered training step of its own (`STEPS`): its streams, its step, possibly its network
     stage2: str | None = None        # 'crt' (classifier re-training) or 'lws' (learnable weight scaling) on the frozen backbone
     stage1: str | None = None        # for a two-stage method: the method whose finished run is its stage 1 ('ce', 'mixup')
     predictor: str = 'model'         # what the reported metrics are: 'model', or one of CSA's heads ('balanced')
@@ -199,7 +200,12 @@ def make_loss(name: str, counts, params: dict | None = None) -> Callable:
 MIXERS: dict[str, Callable] = {}   # name -> factory(class counts, alpha, params) -> mix(x, y, generator) -> (x', ya, yb, lam)
 STAGE2: dict[str, Callable] = {'crt': lambda head: copy.deepcopy(head)}   # name -> the head stage 2 trains, from the stage-1 head
 
+STEPS: dict[str, Callable] = {}    # name -> factory(model, data, params, precision, epochs) -> (model, samplers, step)
+
 def register_mixer(name: str, factory: Callable) -> Callable: MIXERS[name] = factory; return factory
+def register_step(name: str, factory: Callable) -> Callable:
+    "A training step of its own for methods that are neither one stream with a loss nor CSA: `factory(model, data, params, precision, epochs)` returns the network to train (its `forward` is the reported predictor), the samplers of its streams and the step for `train_loop`."
+    STEPS[name] = factory; return factory
 def register_stage2(name: str, make_head: Callable) -> Callable: STAGE2[name] = make_head; return make_head
 
 def make_mixer(name: str | None, counts, alpha: float | None, params: dict | None = None):
