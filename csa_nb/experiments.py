@@ -217,6 +217,10 @@ def lr_schedule(spec: RunSpec):
 
 CSA_STEP_ORDER = 'balanced-first'   # the authors' order of the two forward passes (see `csa_step`)
 
+def _per_epoch(history: list[dict]) -> float | None:
+    secs = [h['seconds'] for h in history if 'seconds' in h]
+    return round(sum(secs) / len(secs), 2) if secs else None
+
 def _data_kw(spec: RunSpec) -> dict:
     return {**({'images': spec.images} if spec.images else {}), **({'image_size': spec.image_size} if spec.image_size else {})}
 
@@ -313,7 +317,8 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         'metrics': final_hist[-1]['test'], 'reported_epoch': 'final', **extra,
         'best': _best(final_hist), 'stage1_metrics': final_hist[-1]['test'] if method.csa else hist1[-1]['test'],
         'stage1_from': stage1_from, 'history': {'stage1': hist1, 'crt': hist2},
-        'wall_seconds': round(time.perf_counter() - t0, 2), 'device': device_name(device), 'precision': precision.name,
+        'wall_seconds': round(time.perf_counter() - t0, 2), 'seconds_per_epoch': _per_epoch(hist1),
+        'device': device_name(device), 'precision': precision.name,
         'provenance': prov,
     }
     store.save(spec, result)
@@ -432,7 +437,7 @@ def paper_table2(method: str, dataset: str, imb_factor: float):
     return row[TABLE2_COLUMNS.index((dataset, imb_factor))]
 
 def table2_frame(specs: list[RunSpec], store: ResultStore):
-    "One row per finished run: All/Many/Medium/Few, CSA's three predictors, the paper's value, profile, epochs, data source."
+    "One row per finished run: All/Many/Medium/Few, CSA's three predictors, the paper's value, profile, epochs, data source, cost."
     import pandas as pd
     rows = []
     for s in specs:
@@ -441,32 +446,43 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
         row = dict(dataset=s.dataset, imbalance=round(1 / s.imb_factor), method=s.method, seed=s.seed,
                    all=m['all'], many=m['many'], medium=m['medium'], few=m['few'], predictor=r.get('metrics_predictor', ''),
                    paper=ref, diff=None if ref is None else round(m['all'] - ref, 2), profile=s.profile, epochs=s.epochs,
-                   data_source=r['dataset']['source'], wall_seconds=r['wall_seconds'], device=r['device'],
+                   data_source=r['dataset']['source'], wall_seconds=r['wall_seconds'],
+                   seconds_per_epoch=r.get('seconds_per_epoch', _per_epoch(r['history']['stage1'])), device=r['device'],
                    step_order=r.get('csa_step_order', ''))
         for k, v in r.get('predictors', {}).items(): row[f'{k}_head_all'] = v['all']
         rows.append(row)
     return pd.DataFrame(rows)
 
-def table2_markdown(df) -> str:
-    "Readable Table 2: ours beside the paper, per dataset and imbalance ratio."
-    if df.empty: return '_no finished runs_\n'
-    out = []
-    for (ds, imb), g in df.groupby(['dataset', 'imbalance'], sort=False):
-        jpeg = any('image folder' in s for s in g.data_source)
-        out.append(f"**{ds}, imbalance {imb}** (profile `{g.profile.iloc[0]}`, {g.epochs.iloc[0]} epochs, seed 0, final epoch; "
-                   f"data: {g.data_source.iloc[0]}{' - an image-folder copy: for the JPEG copy of CIFAR-10 pixels differ slightly from the canonical set' if jpeg else ''})\n")
-        out.append('| method | All | Many | Medium | Few | paper All | diff | CSA heads: uniform / balanced / ensemble | wall s |')
-        out.append('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
-        for r in g.itertuples():
-            heads = ' / '.join(f'{getattr(r, k + "_head_all"):.1f}' for k in ('uniform', 'balanced', 'ensemble')) if r.predictor else ''
-            p = '-' if r.paper is None or r.paper != r.paper else f'{r.paper:.1f}'
-            d = '' if r.diff is None or r.diff != r.diff else f'{r.diff:+.1f}'
+def _col(ds, imb) -> str: return f"{'C100' if ds == 'cifar100-lt' else 'C10'}-{imb}"
+
+def table2_markdown(df, profile: str = 'cpu') -> str:
+    "Every row of the paper's Table 2 in its order, then the rows beyond it: the paper's six values and ours, or why ours is missing."
+    plan = {'smoke': 'C10-100 (smoke: CE, cRT, CB-RS, CSA only)', 'cpu': 'C10-100', 'paper': 'all six columns'}
+    f = lambda v: '-' if v is None or v != v else f'{v:.1f}'
+    out = ['| row | paper C100-100 | C100-50 | C100-10 | C10-100 | C10-50 | C10-10 | ours: column | All | Many | Medium | Few | '
+           'diff | CSA heads u / b / e | wall s | s/epoch |', '| --- ' * 16 + '|']
+    extras = [m.label for m in METHODS.values() if m.in_table2 and not m.paper_row]
+    for row in [*PAPER_TABLE2, *extras]:
+        paper = ' | '.join(f(v) for v in PAPER_TABLE2.get(row, (None,) * 6))
+        ms = [m for m in METHODS.values() if (m.paper_row or m.label) == row and m.in_table2]
+        runs = df[df.method.isin([m.name for m in ms])] if not df.empty else df
+        label = row if row in PAPER_TABLE2 else f'{row} (beyond the paper)'
+        if not ms: out.append(f"| {label} | {paper} | not implemented yet | | | | | | | | | |"); continue
+        if runs.empty: out.append(f"| {label} | {paper} | not run (profile `{profile}` plans {plan[profile]}) | | | | | | | | | |"); continue
+        for r in runs.itertuples():
+            heads = ' / '.join(f(getattr(r, k + '_head_all', None)) for k in ('uniform', 'balanced', 'ensemble')) if r.predictor else ''
             mark = ' †' if r.step_order.startswith('uniform-first') else ''
-            out.append(f"| {get_method(r.method).label}{' (' + r.predictor + ' head)' if r.predictor else ''}{mark} | {r.all:.1f} | {r.many:.1f} | "
-                       f"{r.medium:.1f} | {r.few:.1f} | {p} | {d} | {heads} | {r.wall_seconds:.0f} |")
-        if any(s.startswith('uniform-first') for s in g.step_order):
-            out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "
-                       "the authors (and csa_nb now) run the balanced one first. Losses and gradients are the same; BatchNorm's running "
-                       "statistics weight the two batches 0.1/0.09 instead of 0.09/0.1.")
-        out.append('')
-    return '\n'.join(out)
+            pred = f' ({r.predictor} head)' if r.predictor else ''
+            out.append(f"| {label}{pred}{mark} | {paper} | {_col(r.dataset, r.imbalance)}, {r.epochs} ep | {r.all:.1f} | {r.many:.1f} | "
+                       f"{r.medium:.1f} | {r.few:.1f} | {'' if r.diff is None or r.diff != r.diff else f'{r.diff:+.1f}'} | {heads} | "
+                       f"{r.wall_seconds:.0f} | {f(r.seconds_per_epoch)} |")
+    if not df.empty:
+        src = sorted(set(df.data_source))
+        out.append(f"\nOurs: seed 0, final epoch, profile `{profile}`; data: {', '.join(src)}"
+                   + (' (the JPEG re-encoding of CIFAR-10: pixels differ slightly from the canonical set)' if any('image folder' in s for s in src) else '') + '.')
+    if not df.empty and any(s.startswith('uniform-first') for s in df.step_order):
+        out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "
+                   "the authors (and csa_nb now) run the balanced one first. Losses and gradients are the same; BatchNorm's running "
+                   "statistics weight the two batches 0.1/0.09 instead of 0.09/0.1.")
+    return '\n'.join(out) + '\n'
+
