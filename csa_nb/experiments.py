@@ -18,7 +18,7 @@ from .metrics import summarize, predict
 from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, STEPS, train_loop, METHODS
 from .losses import NormedLinear                 # importing the method notebooks' modules registers their methods
 from .deferred import deferred_parts
-import csa_nb.mixing, csa_nb.two_stage   # noqa: F401 (their methods)
+import csa_nb.mixing, csa_nb.two_stage, csa_nb.bbn, csa_nb.cmo, csa_nb.cam_bs, csa_nb.m2m   # noqa: F401 (their methods)
 from .augment import random_crop_flip, normalize
 from .csa import CSANet, fit_csa, evaluate_heads
 from .inspect import save_artifacts, ARTIFACTS
@@ -168,7 +168,8 @@ class RunSpec:
         else: p = dict(PROTOCOLS[dataset])
         cifar_like = p.get('schedule') == 'warmup-step'
         if profile == 'smoke': p.update(epochs=2 if cifar_like else 1, crt_epochs=1)
-        if profile == 'cpu' and cifar_like: p['epochs'] = CPU_EPOCHS.get(dataset, 30)
+        if profile == 'cpu' and cifar_like and (dataset in CPU_EPOCHS or dataset.startswith(FOLDER_PREFIX)):
+            p['epochs'] = CPU_EPOCHS.get(dataset, 30)   # image folders: as CIFAR
         if epochs is not None: p['epochs'] = epochs
         if cifar_like and 'start_epoch' not in overrides:   # CSA starts at the same fraction of training (10/200)
             p['start_epoch'] = max(1, round(10 * p['epochs'] / 200)) if p['epochs'] < 200 else 10
