@@ -16,12 +16,18 @@ from .models import build_model, ARCHS
 from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
 from .metrics import summarize, predict
 from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, STEPS, train_loop, METHODS
-from .losses import NormedLinear                 # importing the method notebooks' modules registers their methods
+from .losses import NormedLinear
 from .deferred import deferred_parts
-import csa_nb.mixing, csa_nb.two_stage, csa_nb.bbn, csa_nb.cmo, csa_nb.cam_bs, csa_nb.m2m   # noqa: F401 (their methods)
 from .augment import random_crop_flip, normalize
 from .csa import CSANet, fit_csa, evaluate_heads
 from .inspect import save_artifacts, ARTIFACTS
+
+def _register_methods() -> None:
+    "Import every module of the package below this one: each method notebook registers its methods, so a new method needs no line here."
+    import importlib, pkgutil, csa_nb
+    for m in pkgutil.iter_modules(csa_nb.__path__):
+        if m.name not in ('experiments', 'pipeline', '_modidx'): importlib.import_module(f'csa_nb.{m.name}')
+_register_methods()
 
 # %% auto #0
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'CSA_STEP_ORDER',
