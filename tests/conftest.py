@@ -38,3 +38,10 @@ def tmp_env(tmp_path, monkeypatch):
     monkeypatch.setenv('CSA_OUTPUTS', str(tmp_path / 'outputs'))
     monkeypatch.delenv('CSA_DATA_MIRROR', raising=False)
     return tmp_path
+
+@pytest.fixture
+def toy32(monkeypatch):
+    "Register the 3-class 32 px toy set of tests/test_loop_golden.py with its ResNet-32 protocol, at 5 epochs."
+    from test_loop_golden import make_toy32, TOY32
+    monkeypatch.setitem(D.DATASETS, 'toy32-lt', make_toy32)
+    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', {**TOY32, 'epochs': 5})

@@ -14,10 +14,6 @@ from csa_nb.experiments import RunSpec, ResultStore, run_experiment, load_traine
 from csa_nb.models import ResNet32, build_model
 from csa_nb.train import get_method, STEPS
 
-@pytest.fixture
-def toy32(monkeypatch):
-    monkeypatch.setitem(D.DATASETS, 'toy32-lt', make_toy32)
-    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', {**TOY32, 'epochs': 5})
 
 def test_cumulative_alpha_by_hand():
     assert cumulative_alpha(0, 200) == 1.0

@@ -103,10 +103,6 @@ def test_switch_at_the_defer_epoch():
     many = torch.cat([sampler.epoch_indices(e, 0) for e in range(4, 40)])
     assert torch.allclose(torch.bincount(ty[many], minlength=3).float() / len(many), torch.full((3,), 1 / 3), atol=0.03)
 
-@pytest.fixture
-def toy32(monkeypatch):
-    monkeypatch.setitem(D.DATASETS, 'toy32-lt', make_toy32)
-    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', {**TOY32, 'epochs': 5})
 
 def test_cam_bs_end_to_end(toy32, tmp_path):
     torch.set_num_threads(1)

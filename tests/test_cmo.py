@@ -14,10 +14,6 @@ from csa_nb.core import Precision
 from csa_nb.train import get_method, STEPS
 from csa_nb.experiments import RunSpec, ResultStore, run_experiment
 
-@pytest.fixture
-def toy32(monkeypatch):
-    monkeypatch.setitem(D.DATASETS, 'toy32-lt', make_toy32)
-    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', {**TOY32, 'epochs': 5})
 
 def test_box_and_label_coefficient_by_hand():
     # lam 0.75 on 32 x 32: cut 32 * sqrt(0.25) = 16, 8 each side of the centre

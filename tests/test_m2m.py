@@ -111,10 +111,6 @@ def test_factory_streams_and_schedule():
     with pytest.raises(ValueError, match='defer_at'): M.m2m_parts(nn.Linear(2, 3), data, {'defer_at': 0.05}, M.Precision(), epochs=10)
 
 
-@pytest.fixture
-def toy32(monkeypatch):
-    monkeypatch.setitem(D.DATASETS, 'toy32-lt', make_toy32)
-    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', {**TOY32, 'epochs': 5})
 
 
 def test_m2m_runs_end_to_end_and_is_ce_until_the_switch(toy32, tmp_path):

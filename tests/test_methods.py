@@ -9,10 +9,6 @@ from csa_nb import data as D, experiments as E
 from csa_nb.experiments import RunSpec, ResultStore, run_experiment
 from csa_nb.train import METHODS, get_method
 
-@pytest.fixture
-def toy32(monkeypatch):
-    monkeypatch.setitem(D.DATASETS, 'toy32-lt', make_toy32)
-    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', {**TOY32, 'epochs': 5})
 
 NEEDS = {'rs-gamma': {'gamma': 0.5}}
 
