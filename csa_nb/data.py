@@ -244,7 +244,7 @@ def register_dataset(name: str, builder: Callable[..., LTData]) -> None:
     "Make `build_dataset(name, imb_factor, **kw)` call `builder(imb_factor=..., **kw)`."
     DATASETS[name] = builder
 
-FOLDER_PREFIX = 'folder:'   # `folder:PATH` names an image folder PATH/train/<class>/*, PATH/test/<class>/* (06b_own_data)
+FOLDER_PREFIX = 'folder:'   # `folder:PATH` names an image folder PATH/train/<class>/*, PATH/test/<class>/* (08b_own_data)
 
 def check_dataset_name(name: str) -> str:
     if isinstance(name, str) and name.startswith(FOLDER_PREFIX):

@@ -1,4 +1,4 @@
-"BBN (07e_bbn): cumulative alpha, the reversed sampler, the shared trunk and two last blocks, logits and loss by hand, and a run end to end."
+"BBN (09e_bbn): cumulative alpha, the reversed sampler, the shared trunk and two last blocks, logits and loss by hand, and a run end to end."
 import math, sys
 from pathlib import Path
 import pytest

@@ -1,4 +1,4 @@
-"CAM-BS (07g_cam_bs): the CAM foreground of a known object, the transform that moves it over a kept background, the switch at E, end to end."
+"CAM-BS (09g_cam_bs): the CAM foreground of a known object, the transform that moves it over a kept background, the switch at E, end to end."
 import copy, sys
 from pathlib import Path
 from types import SimpleNamespace

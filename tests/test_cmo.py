@@ -1,4 +1,4 @@
-"CMO (07f_cmo): the box and its label coefficient by hand, the paste, the minority sampler's class probabilities, the step's loss, and an end-to-end run."
+"CMO (09f_cmo): the box and its label coefficient by hand, the paste, the minority sampler's class probabilities, the step's loss, and an end-to-end run."
 import math, sys
 from pathlib import Path
 import pytest

@@ -61,10 +61,10 @@ def test_readme_has_the_two_commands_and_a_colab_badge():
     assert (ROOT / '.ci' / 'run').read_text().count('make test') == 1
 
 def test_readme_own_data_loop_is_the_tested_notebook_code():
-    "The README's hand-written CSA loop is taken from nbs/06b_own_data.ipynb, where it runs under nbdev_test."
+    "The README's hand-written CSA loop is taken from nbs/08b_own_data.ipynb, where it runs under nbdev_test."
     import json, re
     readme = (ROOT / 'README.md').read_text()
     block = readme.split('### CSA on your own data', 1)[1].split('```python', 1)[1].split('```', 1)[0]
-    nb = '\n'.join(''.join(c['source']) for c in json.loads((ROOT / 'nbs' / '06b_own_data.ipynb').read_text())['cells'])
+    nb = '\n'.join(''.join(c['source']) for c in json.loads((ROOT / 'nbs' / '08b_own_data.ipynb').read_text())['cells'])
     lines = [l.strip() for l in block.strip().splitlines()]
     assert len(lines) >= 5 and all(l in nb for l in lines), [l for l in lines if l not in nb]
