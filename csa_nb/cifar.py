@@ -122,8 +122,9 @@ def load_image_folder(path: str | Path, num_classes: int) -> tuple:
     return out
 
 # %% ../nbs/01a_cifar.ipynb #1ba220b2
-def build_cifar_lt(name: str = 'cifar10-lt', imb_factor: float = 0.01, images: str | Path | None = None) -> LTData:
-    "CIFAR-10-LT / CIFAR-100-LT with the paper's seeded subset; `images` selects an image-folder copy explicitly."
+def build_cifar_lt(name: str = 'cifar10-lt', imb_factor: float = 0.01, images: str | Path | None = None,
+                  subset: int | None = None) -> LTData:
+    "CIFAR-10-LT / CIFAR-100-LT with the paper's seeded subset; `images` selects an image-folder copy explicitly.\n\n    `subset` (the `smoke` profile only) shrinks the set for a quick pipeline check: the head class keeps at most `subset` images\n    (the others follow the same exponential profile) and the test set the first `subset // 5` images of each class."
     check_imb_factor(imb_factor)
     if name not in CIFAR: raise ValueError(f"unknown CIFAR dataset {name!r}; valid choices: {', '.join(CIFAR)}")
     C, n_max = CIFAR[name]['classes'], CIFAR[name]['n_max']
@@ -136,6 +137,11 @@ def build_cifar_lt(name: str = 'cifar10-lt', imb_factor: float = 0.01, images: s
         source = f"image folder {Path(images).name}"
     yn = y.numpy()
     counts = long_tail_counts(n_max, C, imb_factor, available=np.bincount(yn, minlength=C))
+    if subset is not None:
+        if subset < 5: raise ValueError(f"subset must be at least 5 images, got {subset}")
+        counts = long_tail_counts(min(n_max, subset), C, imb_factor, available=np.bincount(yn, minlength=C))
+        tk = torch.cat([torch.nonzero(ty == k).flatten()[:subset // 5] for k in range(C)]).sort().values
+        tx, ty = tx[tk], ty[tk]
     keep = torch.from_numpy(long_tail_subset(yn, counts, np.random.RandomState(0)))
     return LTData(name, x[keep], y[keep].long(), tx, ty.long(), C, counts, index_groups(C), source=source,
-                  info=dict(imb_factor=imb_factor, mean=CIFAR_MEAN, std=CIFAR_STD, classes=classes, images=str(images) if images else None))
+                  info=dict(imb_factor=imb_factor, mean=CIFAR_MEAN, std=CIFAR_STD, classes=classes, images=str(images) if images else None, subset=subset))

@@ -30,11 +30,11 @@ def _register_methods() -> None:
 _register_methods()
 
 # %% auto #0
-__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES', 'CSA_STEP_ORDER',
-           'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'folder_protocol',
-           'check_profile', 'default_profile', 'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule',
-           'run_experiment', 'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown',
-           'paper_table2', 'table2_frame', 'table2_markdown']
+__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES',
+           'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2',
+           'folder_protocol', 'check_profile', 'default_profile', 'RunSpec', 'ResultStore', 'transforms_for',
+           'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts', 'reference', 'table1_frame',
+           'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown']
 
 # %% ../nbs/10_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -46,6 +46,7 @@ PROTOCOLS = {  # per dataset: architecture and the paper's schedule
     'cifar10-lt': _RESNET, 'cifar100-lt': _RESNET,
 }
 CPU_EPOCHS = {'cifar10-lt': 30, 'cifar100-lt': 30}   # the `cpu` profile's stage-1 epochs for ResNet-32 on two CPU cores
+SMOKE_SUBSET = {'cifar10-lt': 500, 'cifar100-lt': 50}   # the `smoke` profile's head-class cap (CIFAR-10-LT: 1,240 training images, 1,000 test)
 PROFILE_SEEDS = {'smoke': (0,), 'cpu': (0, 1, 2, 3, 4), 'paper': (0, 1, 2, 3, 4)}
 CSA_FIELDS = ('start_epoch', 'bank_size', 'fit_threshold')
 RNG_CHOICES = ('per-epoch', 'notebook')   # per-epoch generators (the default) or the authors' notebook streams
@@ -93,6 +94,7 @@ class RunSpec:
     precision: str | None = None         # None/'fp32': float32, the authors' setting; 'bf16'/'fp16': autocast (named in the run's name)
     params: tuple | None = None          # the method's hyperparameters ((name, value), ...): its defaults, with any given overridden
     image_size: int | None = None        # image folders (`folder:PATH`): the side images are resized to
+    subset: int | None = None            # smoke profile on CIFAR: head class capped at this many images, test at subset // 5 per class
 
     def __post_init__(self):
         check_dataset_name(self.dataset); m = get_method(self.method); check_profile(self.profile)
@@ -174,6 +176,7 @@ class RunSpec:
         else: p = dict(PROTOCOLS[dataset])
         cifar_like = p.get('schedule') == 'warmup-step'
         if profile == 'smoke': p.update(epochs=2 if cifar_like else 1, crt_epochs=1)
+        if profile == 'smoke' and dataset in SMOKE_SUBSET: p['subset'] = SMOKE_SUBSET[dataset]   # a pipeline check, not a result
         if profile == 'cpu' and cifar_like and (dataset in CPU_EPOCHS or dataset.startswith(FOLDER_PREFIX)):
             p['epochs'] = CPU_EPOCHS.get(dataset, 30)   # image folders: as CIFAR
         if epochs is not None: p['epochs'] = epochs
@@ -229,7 +232,8 @@ def _per_epoch(history: list[dict]) -> float | None:
     return round(sum(secs) / len(secs), 2) if secs else None
 
 def _data_kw(spec: RunSpec) -> dict:
-    return {**({'images': spec.images} if spec.images else {}), **({'image_size': spec.image_size} if spec.image_size else {})}
+    return {**({'images': spec.images} if spec.images else {}), **({'image_size': spec.image_size} if spec.image_size else {}),
+            **({'subset': spec.subset} if spec.subset else {})}
 
 def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None, force: bool = False,
                    on_epoch_end=None) -> dict:

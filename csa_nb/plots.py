@@ -4,6 +4,7 @@
 
 # %% ../nbs/11_plots.ipynb #d6902ebd
 from __future__ import annotations
+import re
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -11,23 +12,57 @@ import matplotlib
 import matplotlib.pyplot as plt
 from .core import atomic_path
 from .data import TAB10
-from .train import get_method   # method labels come from the one definition of each method
+from .train import get_method, METHODS   # method labels come from the one definition of each method
 
 # %% auto #0
-__all__ = ['PALETTE', 'METHOD_COLOUR', 'CURVE_COLOURS', 'METRIC_NAME', 'GROUP_COLOURS', 'save_figure', 'plot_features',
-           'fig_features', 'fig_methods_per_class', 'fig_balance', 'fig_gradcam', 'tsne_embed', 'fig_tsne',
-           'fig_csa_examples']
+__all__ = ['PALETTE', 'OKABE_ITO', 'METHOD_COLOUR', 'METHOD_MARKER', 'CAM_CMAP', 'RIGHT', 'WRONG', 'RIGHT_COLOUR', 'WRONG_COLOUR',
+           'PAPER_STAR', 'METRIC_NAME', 'GROUP_COLOURS', 'save_figure', 'method_colour', 'verdict', 'plot_features',
+           'fig_features', 'fig_methods_per_class', 'curve_method', 'paper_points', 'fig_balance', 'fig_gradcam',
+           'tsne_embed', 'fig_tsne', 'fig_csa_examples']
 
 # %% ../nbs/11_plots.ipynb #1230e9a8
-def save_figure(fig, path: str | Path, dpi: int = 150) -> Path:
+def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     "Save `fig` to `path` atomically (format from the suffix)."
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches='tight', format=path.suffix.lstrip('.') or 'png')
     return path
 
-PALETTE = [tuple(c / 255 for c in rgb) for rgb in TAB10]
-METHOD_COLOUR = {'ce': '#4c72b0', 'crt': '#55a868', 'cb-rs': '#c44e52'}
+PALETTE = [tuple(c / 255 for c in rgb) for rgb in TAB10]   # classes (up to ten), as in the authors' notebooks
+OKABE_ITO = {'black': '#000000', 'orange': '#E69F00', 'sky blue': '#56B4E9', 'bluish green': '#009E73',
+             'yellow': '#F0E442', 'blue': '#0072B2', 'vermillion': '#D55E00', 'reddish purple': '#CC79A7'}
+METHOD_COLOUR = {   # every method a figure draws; the Table 2 baselines are in tables only
+    'ce': OKABE_ITO['blue'], 'crt': OKABE_ITO['bluish green'], 'cb-rs': OKABE_ITO['vermillion'],
+                 'rs-gamma': OKABE_ITO['orange'], 'csa': OKABE_ITO['reddish purple'], 'csa-mixup': OKABE_ITO['sky blue']}
+METHOD_MARKER = {'ce': 'o', 'crt': 's', 'cb-rs': '^', 'rs-gamma': 'D', 'csa': 'P', 'csa-mixup': 'X'}
+CAM_CMAP = 'inferno'                              # CAMs and CSA masks: perceptually uniform, with a colour bar
+RIGHT, WRONG = '\u2713', '\u2717'                 # a sign on every prediction, so right/wrong never rests on colour alone
+RIGHT_COLOUR, WRONG_COLOUR = OKABE_ITO['black'], OKABE_ITO['vermillion']
+PAPER_STAR = dict(marker='*', ms=12, mfc='none', mew=1.4, ls='', zorder=6)   # a value reported in the paper (hollow: the point below stays visible)
+
+def _paper():
+    "The module that keeps the paper's numbers as data (imported late: importing it imports this module)."
+    from csa_nb import experiments
+    return experiments
+
+def method_colour(method: str) -> str:
+    "The one colour of `method` (any name `get_method` accepts) in every figure."
+    name = get_method(method).name
+    if name not in METHOD_COLOUR: raise KeyError(f"method {name!r} has no colour yet: give it one in METHOD_COLOUR (unused so far: "
+                                                 f"{', '.join(k for k, c in OKABE_ITO.items() if c not in METHOD_COLOUR.values())})")
+    return METHOD_COLOUR[name]
+
+def verdict(pred_name: str, ok: bool) -> tuple[str, str]:
+    "Title text and colour of a prediction: a check or a cross before the class name."
+    return (f'{RIGHT} {pred_name}', RIGHT_COLOUR) if ok else (f'{WRONG} {pred_name}', WRONG_COLOUR)
+
+def _cam_colourbar(fig, top_ax, bottom_ax, label: str):
+    "A colour bar for `CAM_CMAP` on [0, 1] to the right of the axes from `top_ax` down to `bottom_ax`."
+    a, b = top_ax.get_position(), bottom_ax.get_position()
+    cax = fig.add_axes([a.x1 + 0.012, b.y0, 0.012, a.y1 - b.y0])
+    sm = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(0, 1), CAM_CMAP)
+    cb = fig.colorbar(sm, cax=cax); cb.set_label(label, fontsize=7); cb.ax.tick_params(labelsize=6)
+    return cb
 
 # %% ../nbs/11_plots.ipynb #6eae70b5
 def plot_features(ax, feats: np.ndarray, labels: np.ndarray, title: str, s: float = 1.0, max_points: int | None = None):
@@ -36,7 +71,7 @@ def plot_features(ax, feats: np.ndarray, labels: np.ndarray, title: str, s: floa
     if max_points and len(feats) > max_points:
         keep = np.random.RandomState(0).choice(len(feats), max_points, replace=False); feats, labels = feats[keep], labels[keep]
     cols = np.array(PALETTE)[labels % 10]
-    ax.scatter(feats[:, 0], feats[:, 1], c=cols, s=s, linewidths=0, rasterized=True)
+    ax.scatter(feats[:, 0], feats[:, 1], c=cols, s=s, linewidths=0, rasterized=True, antialiased=False)   # crisp dots: a PNG 5x smaller
     ax.set_title(title, fontsize=9); ax.set_xticks([]); ax.set_yticks([])
 
 def fig_features(panels: dict, suptitle: str = ''):
@@ -52,8 +87,16 @@ def fig_features(panels: dict, suptitle: str = ''):
     return fig
 
 # %% ../nbs/11_plots.ipynb #599e082b
-def fig_methods_per_class(per_class: dict, overall: dict, methods: Sequence[str] = ('ce', 'crt', 'cb-rs'), suptitle: str = ''):
-    "(a) per-class accuracy by method for each dataset, (b) overall accuracy: mean (and sd) over seeds."
+def _bar_values(ax, xs, mus):
+    "Each bar's value, written inside the bar (above it when the bar is too short), so it never meets an error bar or a star."
+    for x, v in zip(xs, mus):
+        if v != v: continue
+        if v >= 18: ax.text(x, 2, f'{v:.1f}', rotation=90, ha='center', va='bottom', fontsize=7, color='white', fontweight='bold')
+        else: ax.text(x, v + 2, f'{v:.1f}', rotation=90, ha='center', va='bottom', fontsize=7)
+
+def fig_methods_per_class(per_class: dict, overall: dict, methods: Sequence[str] = ('ce', 'crt', 'cb-rs'), suptitle: str = '',
+                          refs: bool = True):
+    "(a) per-class accuracy by method for each dataset, (b) overall accuracy: mean (and sd) over seeds; with `refs`, the reference All of each bar."
     ds_names = list(per_class)
     fig, axes = plt.subplots(1, len(ds_names) + 1, figsize=(4.6 * (len(ds_names) + 1), 3.6),
                              gridspec_kw={'width_ratios': [1.4] * len(ds_names) + [1]})
@@ -61,51 +104,83 @@ def fig_methods_per_class(per_class: dict, overall: dict, methods: Sequence[str]
         for m in methods:
             if m not in per_class[ds]: continue
             a = np.asarray(per_class[ds][m], dtype=float); mu = a.mean(0); k = np.arange(a.shape[1])
-            ax.plot(k, mu, marker='o', ms=3, color=METHOD_COLOUR[m], label=get_method(m).label)
-            if len(a) > 1: ax.fill_between(k, mu - a.std(0, ddof=1), mu + a.std(0, ddof=1), color=METHOD_COLOUR[m], alpha=0.15)
+            ax.plot(k, mu, marker=METHOD_MARKER[m], ms=4, color=method_colour(m), label=get_method(m).label)
+            if len(a) > 1: ax.fill_between(k, mu - a.std(0, ddof=1), mu + a.std(0, ddof=1), color=method_colour(m), alpha=0.15, lw=0)
         ax.set_title(f'(a) {ds}: per-class accuracy', fontsize=10); ax.set_xlabel('class (0 = largest)'); ax.set_ylabel('test accuracy (%)')
-        ax.set_xticks(range(a.shape[1])); ax.set_ylim(-3, 103); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-    ax = axes[-1]; w = 0.8 / len(methods)
+        ax.set_xticks(range(a.shape[1])); ax.set_ylim(-3, 103); ax.grid(alpha=0.3)
+    ax = axes[-1]; w = 0.8 / len(methods); sources = {}
     for j, m in enumerate(methods):
         mus = [np.mean(overall[ds][m]) if m in overall[ds] else np.nan for ds in ds_names]
         sds = [np.std(overall[ds][m], ddof=1) if m in overall[ds] and len(overall[ds][m]) > 1 else 0 for ds in ds_names]
         xs = np.arange(len(ds_names)) + (j - (len(methods) - 1) / 2) * w
-        ax.bar(xs, mus, w, yerr=sds, capsize=3, color=METHOD_COLOUR[m], label=get_method(m).label)
-        for x, v in zip(xs, mus):
-            if v == v: ax.text(x, v + 1.5, f'{v:.1f}', ha='center', fontsize=7)
+        ax.bar(xs, mus, w, yerr=sds, capsize=3, color=method_colour(m), label=get_method(m).label)
+        _bar_values(ax, xs, mus)
+        for x, ds in zip(xs, ds_names):
+            ref, src = _paper().reference(ds, m) if refs else (None, '')
+            if ref is None: continue
+            ax.plot([x], [ref[0]], **{**PAPER_STAR, 'mfc': 'white', 'mec': 'black'}); sources.setdefault(src, []).append(ds)
     ax.set_xticks(range(len(ds_names))); ax.set_xticklabels(ds_names); ax.set_ylim(0, 105)
     ax.set_title('(b) overall accuracy', fontsize=10); ax.set_ylabel('test accuracy (%)'); ax.grid(axis='y', alpha=0.3)
+    handles = [plt.Line2D([], [], color=method_colour(m), marker=METHOD_MARKER[m], ms=5, label=get_method(m).label) for m in methods]
+    handles += [plt.Line2D([], [], **{**PAPER_STAR, 'mfc': 'white', 'mec': 'black'}, label=f"reference All, {src}: {', '.join(dict.fromkeys(d))}")
+                for src, d in sources.items()]
     if suptitle: fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
+    fig.legend(handles=handles, loc='upper center', bbox_to_anchor=(0.5, 0.0), ncol=len(handles), fontsize=8, frameon=False)
     return fig
 
 # %% ../nbs/11_plots.ipynb #d8893014
-CURVE_COLOURS = ('#4c72b0', '#c44e52', '#55a868', '#8172b2', '#ccb974')
 METRIC_NAME = {'all': 'All', 'many': 'Many', 'medium': 'Medium', 'few': 'Few'}
+_DATASET_RE = re.compile(r'(?<![a-z0-9])(cmnist-lt|mnist-lt|fashion-lt|cifar100-lt|cifar10-lt|imagenet-lt)(?![a-z0-9])', re.I)
 
-def fig_balance(panels: dict, metrics: Sequence[str] = ('all', 'few'), suptitle: str = ''):
-    "Accuracy against gamma: `panels = {title: {curve label: {gamma: [metrics dict per seed]}}}`."
+def curve_method(label: str) -> str:
+    "The method a `fig_balance` curve draws, read from its label: CSA (or CSA + mixup), otherwise re-sampling."
+    l = label.lower()
+    return ('csa-mixup' if 'mixup' in l else 'csa') if 'csa' in l else 'rs-gamma'
+
+def paper_points(title: str, label: str) -> dict:
+    "{gamma: {metric: value}} that the paper reports for curve `label` on the dataset named in panel `title`."
+    found = _DATASET_RE.search(title)
+    if not found: return {}
+    ds, m, out, E = found.group(1).lower(), curve_method(label), {}, _paper()
+    if m == 'rs-gamma':   # gamma 0 is CE, gamma 1 CB-RS
+        for g, base in ((0.0, 'ce'), (1.0, 'cb-rs')):
+            if base in E.PAPER_TABLE1.get(ds, {}): out[g] = dict(zip(E.METRICS4, E.PAPER_TABLE1[ds][base]))
+            elif (v := E.paper_table2(base, ds, 0.01)) is not None: out[g] = {'all': v}
+    elif 'ensemble' not in label.lower() and (v := E.paper_table2(m, ds, 0.01)) is not None:
+        out[1.0] = {'all': v}   # the paper's CSA: class-aware balanced branch, balanced head
+    return out
+
+def fig_balance(panels: dict, metrics: Sequence[str] = ('all', 'few'), suptitle: str = '', refs: dict | None = None):
+    "Accuracy against gamma: `panels = {title: {curve label: {gamma: [metrics dict per seed]}}}`; `refs` as `paper_points` gives (None: read them)."
     one = len(panels) == 1   # one panel: its metrics side by side
     shape = (1, len(metrics)) if one else (len(metrics), len(panels))
     fig, axes = plt.subplots(*shape, figsize=(4.4 * shape[1], 3.2 * shape[0]), squeeze=False)
+    handles, any_ref = {}, False
     for c, (title, curves) in enumerate(panels.items()):
         for r, metric in enumerate(metrics):
             ax = axes[0, r] if one else axes[r, c]
-            for j, (label, runs) in enumerate(curves.items()):
-                gs = sorted(runs); vals = [np.array([m[metric] for m in runs[g]], dtype=float) for g in gs]
+            for label, runs in curves.items():
+                m = curve_method(label); col, ens = method_colour(m), 'ensemble' in label.lower()
+                gs = sorted(runs); vals = [np.array([x[metric] for x in runs[g]], dtype=float) for g in gs]
                 mu = np.array([v.mean() for v in vals]); sd = np.array([v.std(ddof=1) if len(v) > 1 else 0.0 for v in vals])
                 n = max(len(v) for v in vals)
-                ax.plot(gs, mu, marker='o', ms=4, color=CURVE_COLOURS[j % 5], label=label + (f' (mean of {n} seeds)' if n > 1 else ''))
-                if n > 1: ax.fill_between(gs, mu - sd, mu + sd, color=CURVE_COLOURS[j % 5], alpha=0.15)
-                for g, v in zip(gs, mu): ax.annotate(f'{v:.1f}', (g, v), textcoords='offset points', xytext=(0, 5), ha='center', fontsize=7)
-            ax.set_xticks([0, 0.25, 0.5, 0.75, 1]); ax.grid(alpha=0.3)
+                name = label + (f' (mean $\\pm$ sd of {n} seeds)' if n > 1 else ' (one seed)')
+                line, = ax.plot(gs, mu, marker='s' if ens else METHOD_MARKER[m], ms=4, ls='--' if ens else '-', color=col, label=name)
+                handles.setdefault(name, line)
+                if n > 1: ax.fill_between(gs, mu - sd, mu + sd, color=col, alpha=0.18, lw=0)
+                pts = (refs.get(title, {}).get(label, {}) if refs is not None else paper_points(title, label))
+                for g, d in pts.items():
+                    if metric in d: ax.plot([g], [d[metric]], mec=col, **PAPER_STAR); any_ref = True
+            ax.set_xticks([0, 0.25, 0.5, 0.75, 1]); ax.set_xlim(-0.08, 1.08); ax.margins(y=0.12); ax.grid(alpha=0.3)
             ax.set_ylabel(f'{METRIC_NAME.get(metric, metric)} test accuracy (%)', fontsize=9)
             if r == 0 or one: ax.set_title(METRIC_NAME.get(metric, metric) if one else title, fontsize=10)
             if one or r == len(metrics) - 1: ax.set_xlabel('balance exponent $\\gamma$ (0 uniform, 1 class-balanced)', fontsize=9)
-            ax.legend(fontsize=7)
+    if any_ref: handles['paper'] = plt.Line2D([], [], mec='black', label="reported in the paper (its Table 1 or 2), in the curve's colour", **PAPER_STAR)
     if one: suptitle = f'{suptitle}\n{next(iter(panels))}' if suptitle else next(iter(panels))
     if suptitle: fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
+    fig.legend(handles=list(handles.values()), loc='upper center', bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 2), fontsize=8, frameon=False)
     return fig
 
 # %% ../nbs/11_plots.ipynb #b3a8eca2
@@ -117,17 +192,19 @@ def fig_gradcam(images: np.ndarray, labels: np.ndarray, rows: dict, class_names:
     for i in range(n):
         axes[0, i].imshow(images[i]); axes[0, i].set_title(names(int(labels[i])), fontsize=7)
         for r, (label, d) in enumerate(rows.items(), 1):
-            ax = axes[r, i]; ax.imshow(images[i]); ax.imshow(np.asarray(d['cam'][i], dtype=float), cmap='jet', alpha=0.45, vmin=0, vmax=1)
-            ok = int(d['pred'][i]) == int(labels[i])
-            ax.set_title(names(int(d['pred'][i])), fontsize=7, color='#2a7d2a' if ok else '#c0392b')
+            ax = axes[r, i]; ax.imshow(images[i]); ax.imshow(np.asarray(d['cam'][i], dtype=float), cmap=CAM_CMAP, alpha=0.55, vmin=0, vmax=1)
+            text, col = verdict(names(int(d['pred'][i])), int(d['pred'][i]) == int(labels[i]))
+            ax.set_title(text, fontsize=7, color=col)
     for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
-    for r, label in enumerate(['test image', *rows]): axes[r, 0].set_ylabel(label, fontsize=8)
+    for r, label in enumerate(['test image\n(title: true class)', *rows]): axes[r, 0].set_ylabel(label, fontsize=7)
     if suptitle: fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
+    if rows: _cam_colourbar(fig, axes[1, -1], axes[-1, -1], 'Grad-CAM of the true class')
+    fig.text(0.5, 0.0, f'title of a map: the prediction, {RIGHT} right, {WRONG} wrong', ha='center', va='top', fontsize=8)
     return fig
 
 # %% ../nbs/11_plots.ipynb #835cb3f7
-GROUP_COLOURS = {'many': '#4c72b0', 'medium': '#55a868', 'few': '#c44e52'}
+GROUP_COLOURS = {'many': '#332288', 'medium': '#44AA99', 'few': '#AA4499'}   # Paul Tol's colour-blind-safe set; no method uses these
 
 def tsne_embed(features: np.ndarray, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
     "2-D t-SNE embedding (PCA initialisation, fixed seed)."
@@ -144,16 +221,16 @@ def fig_tsne(panels: dict, groups: dict | None = None, class_names: Sequence[str
         else:
             cols = np.empty(len(y), dtype=object)
             for g, (a, b) in (groups or {}).items(): cols[(y >= a) & (y < b)] = GROUP_COLOURS.get(g, 'grey')
-        ax.scatter(emb[:, 0], emb[:, 1], c=list(cols), s=3, linewidths=0, rasterized=True)
+        ax.scatter(emb[:, 0], emb[:, 1], c=list(cols), s=3, linewidths=0, rasterized=True, antialiased=False)
         ax.set_title(title, fontsize=9); ax.set_xticks([]); ax.set_yticks([])
     if int(max(np.max(y) for _, y in panels.values())) < 10:
         K = int(max(np.max(y) for _, y in panels.values())) + 1
         handles = [plt.Line2D([], [], marker='o', ls='', color=PALETTE[k], label=class_names[k] if class_names else str(k)) for k in range(K)]
     else:
         handles = [plt.Line2D([], [], marker='o', ls='', color=c, label=g) for g, c in GROUP_COLOURS.items()]
-    fig.legend(handles=handles, loc='lower center', ncol=min(len(handles), 10), fontsize=7, frameon=False)
     if suptitle: fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout(rect=(0, 0.08, 1, 0.95))
+    fig.tight_layout()
+    fig.legend(handles=handles, loc='upper center', bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 10), fontsize=7, frameon=False)
     return fig
 
 # %% ../nbs/11_plots.ipynb #e4a0bba9
@@ -161,17 +238,21 @@ def fig_csa_examples(z: dict, class_names: Sequence[str] | None = None, suptitle
     "Rows: context, its mask, re-sampled tail image, mixed at each lambda (from `csa_nb.inspect.csa_examples`)."
     names = (lambda k: class_names[int(k)]) if class_names else (lambda k: str(int(k)))
     lams = [float(l) for l in z['lambdas']]; n = len(z['context'])
-    rows = ['context (from the bank)', 'context mask M', 're-sampled tail image'] + [f'mixed, $\\lambda$ = {l:g}' for l in lams]
+    rows = ['context\n(from the bank)', 'context mask M', 're-sampled\ntail image'] + [f'mixed,\n$\\lambda$ = {l:g}' for l in lams]
     fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n, 1.45 * len(rows)), squeeze=False)
     for i in range(n):
-        axes[0, i].imshow(z['context'][i]); axes[0, i].set_title(f"{names(z['context_label'][i])} p={float(z['context_p_true'][i]):.2f}", fontsize=6)
-        axes[1, i].imshow(np.asarray(z['context_mask'][i], dtype=float), cmap='gray', vmin=0, vmax=1)
+        axes[0, i].imshow(z['context'][i]); axes[0, i].set_title(f"{names(z['context_label'][i])} p={float(z['context_p_true'][i]):.2f}", fontsize=7)
+        axes[1, i].imshow(np.asarray(z['context_mask'][i], dtype=float), cmap=CAM_CMAP, vmin=0, vmax=1)
         axes[2, i].imshow(z['tail'][i]); axes[2, i].set_title(names(z['tail_label'][i]), fontsize=7)
         for r, l in enumerate(lams, 3):
             axes[r, i].imshow(z[f'mixed_{l}'][i]); p = z[f'mixed_{l}_pred'][i]
-            axes[r, i].set_title(f'head_b: {names(p)}', fontsize=6, color='#2a7d2a' if int(p) == int(z['tail_label'][i]) else '#c0392b')
+            text, col = verdict(names(p), int(p) == int(z['tail_label'][i]))
+            axes[r, i].set_title(text, fontsize=7, color=col)
     for ax in axes.flat: ax.set_xticks([]); ax.set_yticks([])
     for r, label in enumerate(rows): axes[r, 0].set_ylabel(label, fontsize=7)
     if suptitle: fig.suptitle(suptitle, fontsize=9)
     fig.tight_layout()
+    _cam_colourbar(fig, axes[1, -1], axes[1, -1], 'M (1: pasted)')
+    fig.text(0.5, 0.0, f"title of a mixed image: the balanced head's prediction, {RIGHT} the tail image's class, {WRONG} another",
+             ha='center', va='top', fontsize=8)
     return fig

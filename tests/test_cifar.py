@@ -47,3 +47,15 @@ def test_cifar100_missing_offline_names_archive_mirror_and_image_option(tmp_env,
 def test_bad_imbalance_and_name():
     with pytest.raises(ValueError, match=r'\(0, 1\]'): build_cifar_lt('cifar10-lt', 0)
     with pytest.raises(ValueError, match='valid choices: cifar10-lt, cifar100-lt'): build_cifar_lt('cifar1000-lt')
+
+def test_smoke_subset_caps_head_and_test(tmp_env):
+    "The smoke profile's `subset`: head class capped, the same exponential profile below it, `subset // 5` test images per class."
+    from csa_nb.experiments import RunSpec, SMOKE_SUBSET, _data_kw
+    tree = make_tree(tmp_env / 'tree' / 'mycifar', n_train=20, n_test=4)
+    d = build_cifar_lt('cifar10-lt', 0.1, images=tree, subset=10)
+    assert d.counts == long_tail_counts(10, 10, 0.1) == [10, 7, 5, 4, 3, 2, 2, 1, 1, 1]
+    assert torch.bincount(d.test_y).tolist() == [2] * 10 and d.info['subset'] == 10
+    with pytest.raises(ValueError, match='subset must be at least 5'): build_cifar_lt('cifar10-lt', 0.1, images=tree, subset=4)
+    s = RunSpec.for_profile('cifar10-lt', 'ce', 'smoke')
+    assert s.subset == SMOKE_SUBSET['cifar10-lt'] == 500 and _data_kw(s) == {'subset': 500}
+    assert RunSpec.for_profile('cifar10-lt', 'ce', 'cpu').subset is None and RunSpec.for_profile('mnist-lt', 'ce', 'smoke').subset is None
