@@ -59,6 +59,7 @@ def train_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler
         lr = lr_fn(epoch)
         for g in opt.param_groups: g['lr'] = lr
         idx = [s.epoch_indices(epoch, seed).to(device) for s in samplers]
+        if hasattr(x, 'plan_epoch'): x.plan_epoch(idx, batch_size)   # a lazy image source (`01c_images`) reads this epoch's batches ahead
         gen = epoch_generator(seed, epoch, stream)   # randomness of `prepare` (augmentation) and of the step, per (seed, epoch)
         step.begin_epoch(epoch, epochs)
         nb = math.ceil(len(idx[0]) / batch_size)
