@@ -56,4 +56,13 @@ if [ -n "${CSA_DATA_MIRROR:-}" ]; then
   timeout 300 $PY benchmarks/bench_mnist_lt.py --out "$OUT/benchmarks" > "$OUT/bench_mnist.log" 2>&1
   echo "bench_mnist rc=$?" | tee -a "$OUT/summary.txt"
 fi
+# ---- separate step (issue 12): the ImageNet-LT / Places-LT input pipeline of 01c_images, GPU JPEG decoding ----
+# csa_nb's ImageFiles on cuda (workers only read bytes; nvJPEG decodes each batch on the GPU; RandomResizedCrop,
+# flip and colour jitter on the GPU) against ImageFolder + PIL transforms + DataLoader with the same 8 workers,
+# on 2,048 generated JPEGs (no dataset needed). Not part of the training runs above; SKIP_INPUT_BENCH=1 skips it.
+if [ -z "${SKIP_INPUT_BENCH:-}" ]; then
+  timeout 300 $PY benchmarks/bench_input_pipeline.py --device cuda --images 2048 --workers 8 --batch 256 --repeats 2 \
+    --folder "$CSA_DATA/bench_input" --out "$OUT/benchmarks" > "$OUT/bench_input.log" 2>&1
+  echo "bench_input (GPU decode) rc=$?" | tee -a "$OUT/summary.txt"
+fi
 cat "$OUT/summary.txt"

@@ -105,6 +105,7 @@ def masks_and_fit(net: CSANet, x: torch.Tensor, y: torch.Tensor) -> tuple:
 # %% ../nbs/08_csa.ipynb #ae47082a
 import contextlib
 import numpy as np
+from . import distributed as D
 
 def _beta(alpha: float, generator) -> float:
     seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
@@ -117,7 +118,8 @@ def csa_losses(net: CSANet, xu: torch.Tensor, yu: torch.Tensor, xb: torch.Tensor
     masks, p_true = masks_and_fit(net, xu, yu)          # 1. masks and fit test on the uniform batch (eval mode)
     bank.add(xu, masks, p_true)                         # 2. fit samples enter the bank before this batch is mixed
     net.train()
-    balanced = epoch >= start_epoch and len(bank) >= len(xb)
+    # several ranks (06a): each has its own bank, and all run the balanced pass or none (SyncBatchNorm's statistics are collective)
+    balanced = D.all_true(epoch >= start_epoch and len(bank) >= len(xb), xu.device, D.world())
     if mixup_alpha: lm = _beta(mixup_alpha, generator); perm = torch.randperm(len(xu), generator=generator).to(xu.device)
     if balanced: xc, mc = bank.sample(len(xb), generator); lam = float(torch.rand((), generator=generator))
     with (autocast_ctx() if autocast_ctx else contextlib.nullcontext()):

@@ -13,7 +13,8 @@ from .core import (seed_everything, pick_device, precision_for, autocast, output
                          atomic_torch_save, atomic_path, provenance, device_name, file_digest, PRECISION_CHOICES)
 from .data import build_dataset, check_dataset_name, check_imb_factor, DATASETS, FOLDER_PREFIX
 from .models import build_model, ARCHS
-from .sampling import make_sampler, balanced_branch_sampler, NotebookSampler
+from .sampling import make_sampler, balanced_branch_sampler
+from .replay import NotebookSampler
 from .metrics import summarize, predict
 from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, STEPS, train_loop, METHODS
 from .losses import NormedLinear
@@ -30,23 +31,28 @@ def _register_methods() -> None:
 _register_methods()
 
 # %% auto #0
-__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'PROFILE_SEEDS', 'CSA_FIELDS', 'RNG_CHOICES',
-           'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS', 'PAPER_TABLE2',
-           'folder_protocol', 'check_profile', 'default_profile', 'RunSpec', 'ResultStore', 'transforms_for',
-           'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts', 'reference', 'table1_frame',
-           'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown']
+__all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'SMOKE_OVERRIDES', 'PROFILE_SEEDS', 'CSA_FIELDS',
+           'RNG_CHOICES', 'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS',
+           'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile', 'RunSpec', 'ResultStore',
+           'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts', 'reference',
+           'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown']
 
 # %% ../nbs/10_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
 _LENET = dict(arch='lenet2', epochs=8, crt_epochs=4, batch_size=128, lr=0.1, rng='notebook')
 _RESNET = dict(arch='resnet32', epochs=200, crt_epochs=10, batch_size=128, lr=0.2, momentum=0.9, weight_decay=2e-4,
                schedule='warmup-step', epoch_length='dataset', start_epoch=10, bank_size=128, fit_threshold=0.8, mixup_alpha=1.0)
+_IMAGENET = dict(arch='resnet10', epochs=90, crt_epochs=10, batch_size=256, lr=0.2, momentum=0.9, weight_decay=5e-4, schedule='cosine',
+                 epoch_length='dataset', start_epoch=10, bank_size=256, fit_threshold=0.8, mixup_alpha=0.2, image_size=224)
 PROTOCOLS = {  # per dataset: architecture and the paper's schedule
     'mnist-lt': _LENET, 'fashion-lt': _LENET, 'cmnist-lt': _LENET,
     'cifar10-lt': _RESNET, 'cifar100-lt': _RESNET,
+    'imagenet-lt': _IMAGENET, 'places-lt': {**_IMAGENET, 'arch': 'resnet152-frozen'},
 }
 CPU_EPOCHS = {'cifar10-lt': 30, 'cifar100-lt': 30}   # the `cpu` profile's stage-1 epochs for ResNet-32 on two CPU cores
-SMOKE_SUBSET = {'cifar10-lt': 500, 'cifar100-lt': 50}   # the `smoke` profile's head-class cap (CIFAR-10-LT: 1,240 training images, 1,000 test)
+SMOKE_SUBSET = {'cifar10-lt': 500, 'cifar100-lt': 50,   # the `smoke` profile's head-class cap (CIFAR-10-LT: 1,240 training images, 1,000 test)
+                'imagenet-lt': 10, 'places-lt': 10}      # ImageNet-LT / Places-LT: at most 10 training and 2 test images per class
+SMOKE_OVERRIDES = {d: dict(image_size=32, batch_size=32, arch='resnet10') for d in ('imagenet-lt', 'places-lt')}   # smoke: 32 px crops, no pretrained weights
 PROFILE_SEEDS = {'smoke': (0,), 'cpu': (0, 1, 2, 3, 4), 'paper': (0, 1, 2, 3, 4)}
 CSA_FIELDS = ('start_epoch', 'bank_size', 'fit_threshold')
 RNG_CHOICES = ('per-epoch', 'notebook')   # per-epoch generators (the default) or the authors' notebook streams
@@ -82,7 +88,7 @@ class RunSpec:
     profile: str = 'paper'
     momentum: float | None = None
     weight_decay: float | None = None
-    schedule: str | None = None          # None: the cosine schedule of the MNIST family; 'warmup-step': the CIFAR one
+    schedule: str | None = None          # None: the MNIST family's cosine; 'warmup-step': the CIFAR one; 'cosine': ImageNet-LT's (cRT: its own cosine)
     epoch_length: str | None = None      # None: class-aware epochs of (largest class x classes); 'dataset': of the training-set size
     gamma: float | None = None           # rs-gamma; csa methods: the balanced branch's exponent (None = 1, class-aware)
     start_epoch: int | None = None       # csa methods only
@@ -93,7 +99,7 @@ class RunSpec:
     rng: str | None = None               # None/'per-epoch': a generator per (seed, epoch); 'notebook': the authors' notebook streams
     precision: str | None = None         # None/'fp32': float32, the authors' setting; 'bf16'/'fp16': autocast (named in the run's name)
     params: tuple | None = None          # the method's hyperparameters ((name, value), ...): its defaults, with any given overridden
-    image_size: int | None = None        # image folders (`folder:PATH`): the side images are resized to
+    image_size: int | None = None        # image folders (`folder:PATH`): the side images are resized to; ImageNet-LT / Places-LT: the crop side
     subset: int | None = None            # smoke profile on CIFAR: head class capped at this many images, test at subset // 5 per class
 
     def __post_init__(self):
@@ -107,7 +113,7 @@ class RunSpec:
         if self.batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not (isinstance(self.lr, (int, float)) and self.lr > 0): raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if self.arch not in ARCHS: raise ValueError(f"unknown architecture {self.arch!r}; valid choices: {', '.join(ARCHS)}")
-        if self.schedule not in (None, 'warmup-step'): raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: None (cosine), 'warmup-step'")
+        if self.schedule not in (None, 'warmup-step', 'cosine'): raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: None (cosine), 'warmup-step', 'cosine'")
         if self.epoch_length not in (None, 'dataset'): raise ValueError(f"unknown epoch_length {self.epoch_length!r}; valid choices: None, 'dataset'")
         if not m.stage2: object.__setattr__(self, 'crt_epochs', 0)  # not part of such a run
         if m.name == 'rs-gamma':
@@ -177,11 +183,14 @@ class RunSpec:
         cifar_like = p.get('schedule') == 'warmup-step'
         if profile == 'smoke': p.update(epochs=2 if cifar_like else 1, crt_epochs=1)
         if profile == 'smoke' and dataset in SMOKE_SUBSET: p['subset'] = SMOKE_SUBSET[dataset]   # a pipeline check, not a result
+        if profile == 'smoke': p.update(SMOKE_OVERRIDES.get(dataset, {}))
         if profile == 'cpu' and cifar_like and (dataset in CPU_EPOCHS or dataset.startswith(FOLDER_PREFIX)):
             p['epochs'] = CPU_EPOCHS.get(dataset, 30)   # image folders: as CIFAR
         if epochs is not None: p['epochs'] = epochs
         if cifar_like and 'start_epoch' not in overrides:   # CSA starts at the same fraction of training (10/200)
             p['start_epoch'] = max(1, round(10 * p['epochs'] / 200)) if p['epochs'] < 200 else 10
+        elif p.get('schedule') == 'cosine' and 'start_epoch' not in overrides:   # ImageNet-LT / Places-LT: 10/90
+            p['start_epoch'] = max(1, round(10 * p['epochs'] / 90)) if p['epochs'] < 90 else 10
         p.update({k: v for k, v in overrides.items() if v is not None or k not in p})
         return cls(dataset, method, seed=seed, imb_factor=imb_factor, profile=profile, **p)
 
@@ -201,6 +210,8 @@ class ResultStore:
     def __repr__(self): return f'ResultStore({str(self.root)!r})'
 
 # %% ../nbs/10_experiments.ipynb #1672e15a
+from . import distributed as D
+
 def _best(history: list[dict]) -> dict:
     h = max(history, key=lambda r: r['test']['all'])
     return {'epoch': h['epoch'], **{k: h['test'][k] for k in ('all', 'many', 'medium', 'few')}}
@@ -214,7 +225,10 @@ def _save_features(model, data, path: Path, ac) -> None:
                                 test=f_te.astype(np.float32), test_y=data.test_y.cpu().numpy().astype(np.int8))
 
 def transforms_for(data) -> tuple:
-    "(train `prepare`, test `prepare`): scaling for the MNIST family; crop + flip + normalise / normalise for CIFAR."
+    "(train `prepare`, test `prepare`): scaling for the MNIST family; crop + flip + normalise / normalise for CIFAR; the authors' 224 px transforms for ImageNet-LT / Places-LT."
+    if data.info.get('transform') == 'imagenet':   # batched RandomResizedCrop, flip, colour jitter / resize + centre crop (01c_images)
+        from csa_nb.images import imagenet_transforms
+        return imagenet_transforms(data.info['image_size'])
     if 'mean' not in data.info: return to_unit, to_unit
     mean, std = data.info['mean'], data.info['std']
     return (lambda xb, g=None: normalize(random_crop_flip(xb, g), mean, std)), (lambda xb, g=None: normalize(xb, mean, std))
@@ -240,7 +254,7 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     "Run `spec` (or load its finished result) and return the result dict."
     store = store or ResultStore()
     if store.has(spec) and not force: return store.load(spec)
-    device = pick_device(device)
+    device = D.init_distributed(device)   # under torchrun: join the run's process group, this rank's GPU (06a_distributed)
     threads = torch.get_num_threads()
     if spec.rng == 'notebook' and device.type == 'cpu': torch.set_num_threads(1)   # the replay's rounding, whatever the core count
     try: return _run(spec, store, device, on_epoch_end)
@@ -249,8 +263,9 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
 def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) -> dict:
     precision = precision_for(spec.precision, device)   # float32 unless the spec asks for autocast
     ac = lambda: autocast(device, precision)
-    rd = store.run_dir(spec); rd.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(rd / 'spec.json', spec.to_dict())
+    w = D.world()   # several processes (torchrun): all train, rank 0 alone writes
+    rd = store.run_dir(spec)
+    if w.main: rd.mkdir(parents=True, exist_ok=True); atomic_write_json(rd / 'spec.json', spec.to_dict())
     t0, prov = time.perf_counter(), provenance(device)   # provenance of the code as it was when the run started
     if spec.images: prov['images'] = file_digest(spec.images)   # the data file by name and MD5, not by its local path
     seed_everything(spec.seed)
@@ -279,8 +294,9 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         chosen = method.predictor   # declared in the method's definition, never picked by test accuracy
         extra = {'predictors': preds, 'metrics_predictor': chosen, 'csa_step_order': CSA_STEP_ORDER}
         final_hist = [{**r, 'test': r['test'][chosen]} for r in hist1]
-        atomic_torch_save({'model': net.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
-        save_artifacts(net, data, rd, test_prep, ac, seed=spec.seed, fit_threshold=spec.fit_threshold)
+        if w.main:
+            atomic_torch_save({'model': net.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
+            save_artifacts(net, data, rd, test_prep, ac, seed=spec.seed, fit_threshold=spec.fit_threshold)
         hist2 = []
     else:
         base = get_method(method.stage1) if method.stage2 else method   # the method whose training is stage 1
@@ -304,7 +320,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
                                                   spec.epochs, bp)
                 hist1 = fit(model, data.train_x, data.train_y, sampler, loss_fn=loss_fn,
                             mix=make_mixer(base.mixing, data.counts, spec.mixup_alpha, bp), **loop_kw)
-            atomic_torch_save({'model': model.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
+            if w.main: atomic_torch_save({'model': model.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
         hist2 = []
         if method.stage2:
             crt_lr = cosine_lr(spec.lr, spec.epochs) if spec.schedule is None else cosine_lr(spec.lr, spec.crt_epochs)
@@ -318,8 +334,8 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         final_hist = hist2 if method.stage2 else hist1
         if not final_hist: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs}, crt_epochs={spec.crt_epochs})")
         bb = getattr(model, 'backbone', None)
-        if getattr(bb, 'feat_dim', None) == 2 and not method.stage2: _save_features(model, data, rd / 'features.npz', ac)
-        if hasattr(bb, 'forward_map') and isinstance(getattr(model, 'head', None), torch.nn.Linear) and not method.stage2:
+        if getattr(bb, 'feat_dim', None) == 2 and not method.stage2 and w.main: _save_features(model, data, rd / 'features.npz', ac)
+        if hasattr(bb, 'forward_map') and isinstance(getattr(model, 'head', None), torch.nn.Linear) and not method.stage2 and w.main:
             save_artifacts(model, data, rd, test_prep, ac, seed=spec.seed)
     result = {
         'name': spec.name, 'spec': spec.to_dict(), 'method': method.description,
@@ -330,10 +346,11 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         'stage1_from': stage1_from, 'history': {'stage1': hist1, 'crt': hist2},
         'wall_seconds': round(time.perf_counter() - t0, 2), 'seconds_per_epoch': _per_epoch(hist1),
         'device': device_name(device), 'precision': precision.name,
-        'provenance': prov,
+        'provenance': prov, **({'distributed': D.describe_world(w, device, net if method.csa else model)} if w.parallel else {}),
     }
-    store.save(spec, result)
-    for ck in ('stage1.ckpt', 'crt.ckpt'): (rd / ck).unlink(missing_ok=True)
+    if w.main:
+        store.save(spec, result)
+        for ck in ('stage1.ckpt', 'crt.ckpt'): (rd / ck).unlink(missing_ok=True)
     return result
 
 # %% ../nbs/10_experiments.ipynb #1fb90557

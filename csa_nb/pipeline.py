@@ -18,8 +18,8 @@ from .experiments import (RunSpec, ResultStore, run_experiment, table1_frame, ta
 from .train import METHODS, get_method
 
 # %% auto #0
-__all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'FIG_CIFAR', 'GAMMAS', 'TARGETS', 'FIG_MODELS', 'ENGINES', 'LAUNCHERS',
-           'SUBMITIT_MISSING', 'SLURM_DEFAULTS', 'Target', 'target', 'rs_spec', 'csa_spec', 'target_runs',
+__all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'OLTR_PAPER_RUNS', 'FIG_CIFAR', 'GAMMAS', 'TARGETS', 'FIG_MODELS', 'ENGINES',
+           'LAUNCHERS', 'SUBMITIT_MISSING', 'SLURM_DEFAULTS', 'Target', 'target', 'rs_spec', 'csa_spec', 'target_runs',
            'target_specs', 'parse_only', 'plan_runs', 'finished_runs', 'finished_specs', 'table1_runs', 'make_table1',
            'fig2_runs', 'make_fig2', 'fig4_runs', 'make_fig4', 'table2_runs', 'make_table2', 'fig1_runs', 'make_fig1',
            'fig_models_runs', 'make_fig3', 'fig9_runs', 'make_fig9', 'make_fig10', 'csa_examples_runs',
@@ -30,6 +30,7 @@ __all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'FIG_CIFAR', 'GAMMAS', 'TARGETS'
 # %% ../nbs/12_pipeline.ipynb #73184a82
 TABLE1_DATASETS = ('mnist-lt', 'fashion-lt', 'cmnist-lt')
 TABLE1_METHODS = ('ce', 'crt', 'cb-rs')
+OLTR_PAPER_RUNS = {'imagenet-lt': TABLE1_METHODS + ('csa',), 'places-lt': ('csa',)}   # `paper` only (your images): Table 1's ImageNet-LT column, CSA on both
 FIG_CIFAR = {'smoke': 'cifar10-lt', 'cpu': 'cifar10-lt', 'paper': 'cifar100-lt'}   # the CIFAR set of Figures 1, 3, 9, 10
 GAMMAS = {  # the balance exponents of Figures 1 and 9, per profile and architecture
     'smoke': {'lenet2': (0.0, 0.5, 1.0), 'resnet32': (1.0,)},   # smoke: one CIFAR run per kind (CB-RS, CSA), CI's budget
@@ -116,9 +117,11 @@ def _write_table(out: Path, name: str, intro: str, df, markdown: str) -> None:
     atomic_write_text(out / 'tables' / f'{name}.md', f'# {name[:-1].title()} {name[-1]}\n\n{intro}\n\n{markdown}')
 
 def table1_runs(profile, cifar10_images=None) -> dict:
-    "MNIST-LT, Fashion-LT, CMNIST-LT x CE, cRT, CB-RS x the profile's seeds; in `paper` also CIFAR100-LT, seed 0."
+    "MNIST-LT, Fashion-LT, CMNIST-LT x CE, cRT, CB-RS x the profile's seeds; in `paper` also CIFAR100-LT and ImageNet-LT (CE, cRT, CB-RS, CSA) and Places-LT (CSA), seed 0."
     runs = _grid(TABLE1_DATASETS, TABLE1_METHODS, profile, PROFILE_SEEDS[profile])
-    return {**runs, **(_grid(('cifar100-lt',), TABLE1_METHODS, profile, (0,)) if profile == 'paper' else {})}
+    if profile != 'paper': return runs
+    oltr = {k: s for d, ms in OLTR_PAPER_RUNS.items() for k, s in _grid((d,), ms, profile, (0,)).items()}
+    return {**runs, **_grid(('cifar100-lt',), TABLE1_METHODS, profile, (0,)), **oltr}
 
 @target('table1', table1_runs, {})
 def make_table1(profile: str, out: str | Path | None = None):
@@ -624,6 +627,8 @@ def verify_markdown(df) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/12_pipeline.ipynb #e9ea8bd6
+from . import distributed as D
+
 def _parser() -> argparse.ArgumentParser:
     from csa_nb.data import DATASETS
     p = argparse.ArgumentParser(prog='csa-run', description='Reproduce "How Re-sampling Helps for Long-Tail Learning?" (NeurIPS 2023).')
@@ -685,8 +690,8 @@ def main(argv=None) -> int:
                                        epochs=args.epochs, gamma=args.gamma, precision=args.precision, params=_params(args.param), arch=args.arch, image_size=args.image_size,
                                        images=str(Path(args.images).resolve()) if args.images else None)
             store = ResultStore(Path(args.out) / 'runs') if args.out else ResultStore()
-            res = run_experiment(spec, store, device=args.device, force=args.force)
-            print(json.dumps(res, indent=1))
+            res = run_experiment(spec, store, device=args.device, force=args.force)   # under torchrun: one run on every rank (06a)
+            if D.env_world().main: print(json.dumps(res, indent=1))   # under torchrun: rank 0 prints
         elif args.cmd == 'verify':
             out = Path(args.out) if args.out else outputs_root()
             df = verify_runs(args.runs, ResultStore(out / 'runs'), out / 'verify', images=args.images, device=args.device,
@@ -702,4 +707,8 @@ def main(argv=None) -> int:
         print(f'csa-run: error: {e}', file=sys.stderr); return 2
     except (DatasetUnavailable, FileNotFoundError, ImportError) as e:
         print(f'csa-run: error: {e}', file=sys.stderr); return 3
+    finally: D.shutdown()   # leave torchrun's process group, if this process joined one
     return 0
+
+# %% ../nbs/12_pipeline.ipynb #db1604ef
+if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())

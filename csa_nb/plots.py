@@ -16,9 +16,9 @@ from .train import get_method, METHODS   # method labels come from the one defin
 
 # %% auto #0
 __all__ = ['PALETTE', 'OKABE_ITO', 'METHOD_COLOUR', 'METHOD_MARKER', 'CAM_CMAP', 'RIGHT', 'WRONG', 'RIGHT_COLOUR', 'WRONG_COLOUR',
-           'PAPER_STAR', 'METRIC_NAME', 'GROUP_COLOURS', 'save_figure', 'method_colour', 'verdict', 'plot_features',
-           'fig_features', 'fig_methods_per_class', 'curve_method', 'paper_points', 'fig_balance', 'fig_gradcam',
-           'tsne_embed', 'fig_tsne', 'fig_csa_examples']
+           'PAPER_STAR', 'METRIC_NAME', 'PAPER_EPOCHS', 'GROUP_COLOURS', 'save_figure', 'method_colour', 'verdict',
+           'plot_features', 'fig_features', 'fig_methods_per_class', 'curve_method', 'paper_points', 'fig_balance',
+           'fig_gradcam', 'tsne_embed', 'fig_tsne', 'fig_csa_examples']
 
 # %% ../nbs/11_plots.ipynb #1230e9a8
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
@@ -27,6 +27,12 @@ def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches='tight', format=path.suffix.lstrip('.') or 'png')
     return path
+
+def _wrap(title: str, fig, chars_per_inch: float = 11.0) -> str:
+    "`title` wrapped to the width of `fig` (a 10-pt suptitle fits about 11 characters per inch), each line wrapped on its own."
+    import textwrap
+    width = max(20, int(fig.get_size_inches()[0] * chars_per_inch))
+    return '\n'.join(textwrap.fill(line, width) for line in title.split('\n'))
 
 PALETTE = [tuple(c / 255 for c in rgb) for rgb in TAB10]   # classes (up to ten), as in the authors' notebooks
 OKABE_ITO = {'black': '#000000', 'orange': '#E69F00', 'sky blue': '#56B4E9', 'bluish green': '#009E73',
@@ -138,10 +144,13 @@ def curve_method(label: str) -> str:
     l = label.lower()
     return ('csa-mixup' if 'mixup' in l else 'csa') if 'csa' in l else 'rs-gamma'
 
+PAPER_EPOCHS = 200   # the paper's schedule for ResNet-32 on CIFAR-LT; its Table 1 and 2 values belong to it
+
 def paper_points(title: str, label: str) -> dict:
     "{gamma: {metric: value}} that the paper reports for curve `label` on the dataset named in panel `title`."
     found = _DATASET_RE.search(title)
     if not found: return {}
+    if (ep := re.search(r'(\d+) epochs', title)) and int(ep.group(1)) != PAPER_EPOCHS: return {}   # a shortened schedule: the paper's numbers are not its reference
     ds, m, out, E = found.group(1).lower(), curve_method(label), {}, _paper()
     if m == 'rs-gamma':   # gamma 0 is CE, gamma 1 CB-RS
         for g, base in ((0.0, 'ce'), (1.0, 'cb-rs')):
@@ -178,7 +187,7 @@ def fig_balance(panels: dict, metrics: Sequence[str] = ('all', 'few'), suptitle:
             if one or r == len(metrics) - 1: ax.set_xlabel('balance exponent $\\gamma$ (0 uniform, 1 class-balanced)', fontsize=9)
     if any_ref: handles['paper'] = plt.Line2D([], [], mec='black', label="reported in the paper (its Table 1 or 2), in the curve's colour", **PAPER_STAR)
     if one: suptitle = f'{suptitle}\n{next(iter(panels))}' if suptitle else next(iter(panels))
-    if suptitle: fig.suptitle(suptitle, fontsize=10)
+    if suptitle: fig.suptitle(_wrap(suptitle, fig), fontsize=10)
     fig.tight_layout()
     fig.legend(handles=list(handles.values()), loc='upper center', bbox_to_anchor=(0.5, 0.0), ncol=min(len(handles), 2), fontsize=8, frameon=False)
     return fig

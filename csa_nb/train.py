@@ -14,6 +14,7 @@ from .core import time_left, EpochProgress, Precision, autocast, epoch_generator
 from .sampling import make_sampler, ClassAwareSampler
 from .metrics import summarize, predict
 from .data import LTData
+from . import distributed as D
 
 # %% auto #0
 __all__ = ['METHODS', 'LOSSES', 'MIXERS', 'STAGE2', 'STEPS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep',
@@ -50,41 +51,56 @@ def train_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler
     "Train `model` on `(x, y)`: one batch per sampler per iteration, turned into a loss by `step`; return the per-epoch history."
     if epochs < 0: raise ValueError(f"epochs must be >= 0, got {epochs}")
     if batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    device = x.device
+    device, w = x.device, D.world()                # w: this process's rank among the run's processes (a world of one outside torchrun)
+    D.sync_batchnorm(model, w, device)             # several GPUs: BatchNorm statistics over the global batch (06a)
     prefer_memory_format(model, device)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
-    history, start = resume_checkpoint(ckpt_path, model, opt, scaler, device)
+    history, start = resume_checkpoint(ckpt_path, model, opt, scaler, device)   # every rank reads the same checkpoint
+    D.broadcast_state(model, w)                    # every rank starts from rank 0's weights
+    params = [q for g in opt.param_groups for q in g['params']]
     for epoch in range(start, epochs):
         lr = lr_fn(epoch)
         for g in opt.param_groups: g['lr'] = lr
         idx = [s.epoch_indices(epoch, seed).to(device) for s in samplers]
-        if hasattr(x, 'plan_epoch'): x.plan_epoch(idx, batch_size)   # a lazy image source (`01c_images`) reads this epoch's batches ahead
-        gen = epoch_generator(seed, epoch, stream)   # randomness of `prepare` (augmentation) and of the step, per (seed, epoch)
+        if hasattr(x, 'plan_epoch'):   # a lazy image source (`01c_images`) reads this rank's batches of the epoch ahead
+            x.plan_epoch([D.rank_order(ik, batch_size, w, len(idx[0])) for ik in idx] if w.parallel else idx, math.ceil(batch_size / w.size))
+        gen = epoch_generator(seed, epoch, stream + 1000 * w.rank)   # randomness of `prepare` (augmentation) and of the step, per (seed, epoch, rank)
         step.begin_epoch(epoch, epochs)
         nb = math.ceil(len(idx[0]) / batch_size)
-        prog = EpochProgress(nb, f'{desc} epoch {epoch + 1}/{epochs}')
+        prog = EpochProgress(nb, f'{desc} epoch {epoch + 1}/{epochs}', mode=None if w.main else 'off')
+        mine = dropped = 0
         model.train()
         t0 = time.perf_counter()
         for b in range(nb):
             lead = idx[0][b * batch_size:(b + 1) * batch_size]
+            if len(lead) < w.size: dropped += len(lead); prog.update(); continue   # fewer samples than ranks: skipped (several ranks only)
             batches = []
             for k, ik in enumerate(idx):
-                bi = lead if k == 0 else ik[b * batch_size:(b + 1) * batch_size][:len(lead)]
+                bi = D.shard(lead if k == 0 else ik[b * batch_size:(b + 1) * batch_size][:len(lead)], w)   # this rank's piece
                 xb = x[bi]
                 batches.append((prepare(xb, gen) if prepare is not None else xb, y[bi]))
             loss = step(batches, epoch, gen)
+            mine += len(batches[0][1])
+            if w.parallel: loss = loss * D.share_weight(len(batches[0][1]), len(lead), w)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            D.average_gradients(params, w)
             scaler.step(opt); scaler.update()
             prog.update()
-        rec = {'epoch': epoch, 'lr': lr, **step.end_epoch(len(idx[0])), 'samples': len(idx[0]),
+        summary = step.end_epoch(mine) if w.parallel else step.end_epoch(len(idx[0]))
+        rec = {'epoch': epoch, 'lr': lr, **D.gather_records(summary, mine, w), 'samples': len(idx[0]),
                'seconds': round(time.perf_counter() - t0, 3)}
+        if dropped: rec['dropped'] = dropped
+        D.broadcast_state(model, w, buffers_only=True)   # rank 0's BatchNorm statistics on every rank before evaluating
         if evaluate is not None: rec['test'] = evaluate(model)
         history.append(rec)
-        if ckpt_path is not None: save_checkpoint(ckpt_path, model, opt, scaler, history, epoch)
+        if ckpt_path is not None:
+            if w.main: save_checkpoint(ckpt_path, model, opt, scaler, history, epoch)
+            D.barrier(w)                                  # the epoch is done when its checkpoint is on disk
+        D.fail_point(epoch, w)
         prog.close(f"| {step.describe(rec)} | lr {lr:.4f} | {rec['seconds']:.1f}s{_test_text(rec.get('test'))} | {time_left(history, epochs)}")
-        if on_epoch_end is not None: on_epoch_end(epoch, rec)
+        if on_epoch_end is not None and w.main: on_epoch_end(epoch, rec)
     return history
 
 # %% ../nbs/06_train.ipynb #c3f5c7ec

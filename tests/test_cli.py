@@ -9,7 +9,7 @@ def run(*args, **kw):
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=600, **kw)
 
 @pytest.mark.parametrize('args,msg', [
-    (['--dataset', 'imagenet', '--method', 'ce'], 'valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, mnist-lt'),
+    (['--dataset', 'imagenet', '--method', 'ce'], 'valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, imagenet-lt, mnist-lt, places-lt'),
     (['--dataset', 'mnist-lt', '--method', 'rs'], 'valid choices: ce, crt, cb-rs, rs-gamma, csa, csa-mixup'),
     (['--dataset', 'mnist-lt', '--method', 'ce', '--imb-factor', '1.5'], '(0, 1]'),
     (['--dataset', 'mnist-lt', '--method', 'ce', '--imb-factor', '0'], '(0, 1]'),

@@ -21,7 +21,7 @@ def test_imbalance_factor_outside_unit_interval_is_rejected(bad):
 
 def test_unknown_profile_and_dataset_name_list_choices():
     with pytest.raises(ValueError, match='valid choices: exp, step'): D.long_tail_counts(10, 3, 0.1, 'linear')
-    with pytest.raises(ValueError, match='valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, mnist-lt'): D.build_dataset('cifar10')
+    with pytest.raises(ValueError, match='valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, imagenet-lt, mnist-lt, places-lt'): D.build_dataset('cifar10')
 
 def test_subset_is_the_seeded_per_class_shuffle():
     labels = np.repeat(np.arange(3), [10, 8, 6])

@@ -6,7 +6,7 @@ import torch
 from csa_nb.experiments import RunSpec, ResultStore, run_experiment, table1_frame, PAPER_TABLE1, reference
 
 @pytest.mark.parametrize('field,value,msg', [
-    ('dataset', 'svhn-lt', 'valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, mnist-lt'),
+    ('dataset', 'svhn-lt', 'valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, imagenet-lt, mnist-lt, places-lt'),
     ('method', 'svm', 'valid choices: ce, crt, cb-rs, rs-gamma, csa, csa-mixup, focal, cb-focal, la, balanced-softmax, ce-drw, ce-drs, ldam-drw'),
     ('imb_factor', 0.0, r'\(0, 1\]'), ('imb_factor', 1.5, r'\(0, 1\]'),
     ('epochs', -3, 'non-negative'), ('seed', -1, 'non-negative'), ('profile', 'tpu', 'valid choices: smoke, cpu, paper'),

@@ -67,7 +67,7 @@ def test_image_size_and_build_dataset_entry(folder, tmp_path):
     assert tuple(d.train_x.shape) == (165, 3, 64, 64) and d.counts == [101, 20, 20, 19, 5]
     assert D.check_dataset_name(f'folder:{folder}') == f'folder:{folder}'
     with pytest.raises(ValueError, match='names no folder'): D.check_dataset_name('folder:')
-    with pytest.raises(ValueError, match='valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, mnist-lt, or folder:PATH'):
+    with pytest.raises(ValueError, match='valid choices: cifar10-lt, cifar100-lt, cmnist-lt, fashion-lt, imagenet-lt, mnist-lt, places-lt, or folder:PATH'):
         D.build_dataset('my-images')
     big = make_folder(tmp_path / 'big', train={'a_few': 3, 'b_many': 5}, test={'a_few': 1})
     for f in (big / 'train').rglob('*'):   # make every training image 96 x 80: the default size is the median shorter side (80)

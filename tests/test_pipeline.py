@@ -34,5 +34,5 @@ def test_figure_plans_follow_the_gamma_convention():
     f9 = target_specs('fig9', 'smoke')
     assert [(s.method, s.gamma) for s in f9] == [('cb-rs', None), ('csa', None)]   # smoke: one CIFAR run per kind
     assert [s.method for s in target_specs('fig3', 'cpu')] == ['ce', 'cb-rs', 'csa'] == [s.method for s in target_specs('fig10', 'cpu')]
-    assert {s.dataset for s in target_specs('table1', 'paper')} == {'mnist-lt', 'fashion-lt', 'cmnist-lt', 'cifar100-lt'}
+    assert {s.dataset for s in target_specs('table1', 'paper')} == {'mnist-lt', 'fashion-lt', 'cmnist-lt', 'cifar100-lt', 'imagenet-lt', 'places-lt'}
     assert 'cifar100-lt' not in {s.dataset for s in target_specs('table1', 'cpu')}
