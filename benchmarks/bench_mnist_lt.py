@@ -32,7 +32,7 @@ from csa_nb.core import data_root, outputs_root, atomic_write_json, atomic_write
 from csa_nb.data import build_dataset, long_tail_counts, long_tail_subset
 from csa_nb.experiments import RunSpec, ResultStore, run_experiment
 from csa_nb.models import build_model
-from csa_nb.sampling import NotebookSampler
+from csa_nb.replay import NotebookSampler
 from csa_nb.train import cosine_lr
 
 SEED = 0

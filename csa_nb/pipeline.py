@@ -133,7 +133,7 @@ def make_table1(profile: str, out: str | Path | None = None):
                  "the authors' printed notebook results for CMNIST-LT (not in the paper's Table 1). "
                  + ("The CIFAR100-LT column is the `paper` profile's (ResNet-32, 200 epochs, seed 0). " if profile == 'paper' else
                     f"The paper's CIFAR100-LT column is planned in the `paper` profile only (CIFAR-100 download, 200 epochs on a GPU); "
-                    f"this `{profile}` table has the MNIST family. ") + "ImageNet-LT is not reproduced.", df, table1_markdown(df))
+                    f"this `{profile}` table has the MNIST family. ") + "ImageNet-LT (ResNet-10, 90 epochs) is planned in the `paper` profile only: it needs your ImageNet images and the OLTR split lists.", df, table1_markdown(df))
     return df
 
 def fig2_runs(profile, cifar10_images=None) -> dict:
@@ -645,7 +645,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--force', action='store_true', help='run again even if a result exists')
     t.add_argument('--images', default=None, help='CIFAR only: an image-folder copy (train/<class>/*, test/<class>/*), as a folder or an archive')
     t.add_argument('--gamma', type=float, default=None, help='balance exponent in [0, 1]: the sampler of rs-gamma, or the balanced branch of csa/csa-mixup (default 1)')
-    t.add_argument('--arch', default=None, help='backbone for an image folder (default: chosen by image size: resnet32 up to 48 px, resnet18-cifar below 128, resnet18 above)')
+    t.add_argument('--arch', default=None, help='backbone for an image folder (default: chosen by image size: resnet32 up to 48 px, resnet18-cifar below 128, resnet18 above), or for ImageNet-LT / Places-LT (resnet10, resnet50, resnet152-frozen)')
     t.add_argument('--image-size', type=int, default=None, help='image folders: resize images to this side (default: their median side)')
     t.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                    help="override one of the method's hyperparameters (its defaults are in its definition), e.g. --param focal_gamma=2")
@@ -682,8 +682,9 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.cmd == 'train':
-            if (args.arch or args.image_size) and not args.dataset.startswith('folder:'):
-                raise ValueError("--arch and --image-size are for image folders (--dataset folder:PATH); the paper's datasets use the paper's backbones")
+            if (args.arch or args.image_size) and not (args.dataset.startswith('folder:') or args.dataset in OLTR_PAPER_RUNS):
+                raise ValueError("--arch and --image-size are for image folders (--dataset folder:PATH), ImageNet-LT and Places-LT "
+                                 "(e.g. --arch resnet50); the other datasets use the paper's backbones")
             if args.images and not args.dataset.startswith('cifar'):
                 raise ValueError(f"--images selects an image-folder copy of a CIFAR dataset; valid choices: cifar10-lt, cifar100-lt")
             spec = RunSpec.for_profile(args.dataset, args.method, args.profile, seed=args.seed, imb_factor=args.imb_factor,

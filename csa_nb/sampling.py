@@ -10,8 +10,8 @@ import torch
 from .core import epoch_generator
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'NOTEBOOK_KINDS', 'class_counts', 'UniformSampler', 'ClassAwareSampler', 'BalanceSampler', 'make_sampler',
-           'balanced_branch_sampler', 'NotebookSampler']
+__all__ = ['SAMPLERS', 'class_counts', 'UniformSampler', 'ClassAwareSampler', 'BalanceSampler', 'make_sampler',
+           'balanced_branch_sampler']
 
 # %% ../nbs/02_sampling.ipynb #003cf10e
 def class_counts(labels: torch.Tensor, num_classes: int) -> list[int]:
@@ -92,79 +92,5 @@ def balanced_branch_sampler(labels: torch.Tensor, num_classes: int, gamma: float
     if float(gamma) == 0.0: return UniformSampler(labels, num_classes, stream=6)
     return BalanceSampler(labels, num_classes, gamma, num_samples=length)
 
-# %% ../nbs/02_sampling.ipynb #ad259907
-import random
-
-class _Cycle:
-    "Walk `items` cyclically, reshuffling them with a `random.Random` at the start of every pass (the first pass too)."
-    def __init__(self, items): self.items, self.pos = list(items), len(items)
-    def next(self, rng: random.Random):
-        if self.pos == len(self.items): rng.shuffle(self.items); self.pos = 0
-        self.pos += 1
-        return self.items[self.pos - 1]
-
-def _draw_seed(g: torch.Generator) -> int:
-    "One 64-bit integer from `g`, the way `DataLoader` iterators and `RandomSampler` draw their seeds."
-    return int(torch.empty((), dtype=torch.int64).random_(generator=g).item())
-
-NOTEBOOK_KINDS = ('uniform', 'class-aware', 'balance')
-
-class NotebookSampler:
-    "The authors' notebook randomness, replayed: DataLoader seeds and shuffles from torch's generator, class-aware cycles from Python's `random`."
-    name = 'notebook'
-    def __init__(self, labels: torch.Tensor, num_classes: int, kind: str = 'uniform', *, seed: int = 0,
-                 torch_state: torch.Tensor | None = None, python_state: tuple | None = None, gamma: float | None = None,
-                 per_visit: int = 4, length: int | None = None, evals_per_epoch: int = 1):
-        if kind not in NOTEBOOK_KINDS: raise ValueError(f"unknown kind {kind!r}; valid choices: {', '.join(NOTEBOOK_KINDS)}")
-        labels = labels.detach().cpu().long()
-        counts = torch.bincount(labels, minlength=num_classes)
-        self.kind, self.n, self.num_classes, self.per_visit, self.evals = kind, len(labels), num_classes, per_visit, evals_per_epoch
-        self.class_idx = [torch.nonzero(labels == k).flatten().tolist() for k in range(num_classes)]
-        if kind == 'class-aware':
-            empty = [k for k, ix in enumerate(self.class_idx) if not ix]
-            if empty: raise ValueError(f"class-aware sampling needs every class present; empty classes: {empty}")
-        if kind == 'balance':
-            if gamma is None or not 0.0 <= float(gamma) <= 1.0:
-                raise ValueError(f"the 'balance' kind needs gamma in [0, 1] (0 natural, 1 balanced), got {gamma!r}")
-            self.weights = counts.double().clamp(min=1)[labels] ** (-float(gamma))
-        self.length = length or (int(counts.max()) * num_classes if kind == 'class-aware' else self.n)
-        # where the streams start: the states right after the model was built (torch) and after `random.seed(seed)`
-        self._start_torch = (torch_state if torch_state is not None else torch.Generator().manual_seed(seed).get_state()).clone()
-        self._start_python = python_state if python_state is not None else random.Random(seed).getstate()
-        self._reset()
-    def __len__(self): return self.length
-
-    def _reset(self):
-        self._g = torch.Generator(); self._g.set_state(self._start_torch)
-        self._rng = random.Random(); self._rng.setstate(self._start_python)
-        self._classes = _Cycle(range(self.num_classes)); self._pools = [_Cycle(ix) for ix in self.class_idx]
-        self._next = 0
-
-    def _one_epoch(self) -> torch.Tensor:
-        _draw_seed(self._g)                                        # the training iterator's base seed
-        if self.kind == 'uniform':
-            idx = torch.randperm(self.n, generator=torch.Generator().manual_seed(_draw_seed(self._g)))
-        elif self.kind == 'balance':
-            idx = torch.multinomial(self.weights, self.length, replacement=True, generator=self._g)
-        else:
-            out = []
-            while len(out) < self.length:                          # a visit takes `per_visit` samples, even past the end
-                pool = self._pools[self._classes.next(self._rng)]
-                out.extend(pool.next(self._rng) for _ in range(self.per_visit))
-            idx = torch.tensor(out[:self.length], dtype=torch.long)
-        for _ in range(self.evals): _draw_seed(self._g)            # the test loader's iterator seed(s)
-        self._next += 1
-        return idx
-
-    def epoch_indices(self, epoch: int, seed: int = 0) -> torch.Tensor:
-        "Indices of `epoch`; earlier epochs are replayed first. (`seed` is unused: the streams were seeded at construction.)"
-        if epoch < self._next: self._reset()
-        while self._next < epoch: self._one_epoch()
-        return self._one_epoch()
-
-    def python_state_after(self, epochs: int) -> tuple:
-        "The Python stream's state after `epochs` epochs: where a class-aware sampler built after this stage starts (cRT)."
-        self._reset()
-        for _ in range(epochs): self._one_epoch()
-        state = self._rng.getstate(); self._reset()
-        return state
+# %% ../nbs/02_sampling.ipynb #5f1c0a0d
+from csa_nb.replay import NotebookSampler   # moved to `02a_replay`; kept so old `from csa_nb.sampling import NotebookSampler` works

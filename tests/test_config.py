@@ -57,7 +57,7 @@ def test_library_notebooks_export_one_module_each():
         assert m, f'{nb.name} exports nothing'
         mods[m.group(1)] = nb.name
         assert (ROOT / 'csa_nb' / f'{m.group(1)}.py').exists()
-    assert {'core', 'data', 'sampling', 'models', 'metrics', 'train', 'experiments', 'plots', 'pipeline'} <= set(mods)
+    assert {'core', 'data', 'sampling', 'replay', 'models', 'metrics', 'train', 'experiments', 'plots', 'pipeline'} <= set(mods)
 
 def test_readme_has_the_two_commands_and_a_colab_badge():
     text = (ROOT / 'README.md').read_text()

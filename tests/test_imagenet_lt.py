@@ -55,6 +55,11 @@ def test_errors_name_the_variable_or_file(env, tmp_path, monkeypatch, capsys):
     assert main(['train', '--dataset', 'imagenet-lt', '--method', 'ce', '--profile', 'smoke', '--out', str(tmp_path / 'o')]) == 3
     err = capsys.readouterr().err.strip()
     assert 'IMAGENET_ROOT' in err and '\n' not in err
+    # --arch is accepted for ImageNet-LT (ResNet-50 instead of ResNet-10): the run gets as far as the missing root
+    assert main(['train', '--dataset', 'imagenet-lt', '--method', 'ce', '--arch', 'resnet50', '--out', str(tmp_path / 'o')]) == 3
+    assert 'IMAGENET_ROOT' in capsys.readouterr().err
+    assert main(['train', '--dataset', 'imagenet-lt', '--method', 'ce', '--arch', 'resnet99', '--out', str(tmp_path / 'o')]) == 2
+    assert 'resnet50' in capsys.readouterr().err   # an unknown backbone lists the valid ones
     monkeypatch.setenv('PLACES_ROOT', str(tmp_path / 'nowhere'))
     with pytest.raises(DatasetUnavailable, match=r'nowhere \(\$PLACES_ROOT\) is not a folder'): build_dataset('places-lt')
     monkeypatch.setenv('PLACES_ROOT', str(tmp_path))              # a folder without lists, none in CSA_DATA, no mirror
