@@ -12,7 +12,7 @@ PROFILE ?=
 CIFAR10_IMAGES ?=
 SMOKE_OUT := build/smoke
 
-.PHONY: install reproduce test check-sync nbtest pytest smoke export bench clean
+.PHONY: install reproduce test check-sync nbtest pytest smoke export notebooks bench clean
 
 install: $(STAMP)
 
@@ -51,6 +51,11 @@ export: install
 	$(BIN)/nbdev_clean
 	$(BIN)/nbdev_clean --fname run_all.ipynb
 	$(BIN)/nbdev_export
+	$(BIN)/python tools/make_readme.py
+
+## Re-execute the library notebooks in place (from the committed results and the data mirror), so their pictures show on GitHub and in Colab
+notebooks: install
+	$(BIN)/python tools/execute_notebooks.py
 	$(BIN)/python tools/make_readme.py
 
 bench: install

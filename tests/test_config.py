@@ -73,3 +73,32 @@ def test_readme_own_data_loop_is_the_tested_notebook_code():
     nb = '\n'.join(''.join(c['source']) for c in json.loads((ROOT / 'nbs' / '08b_own_data.ipynb').read_text())['cells'])
     lines = [l.strip() for l in block.strip().splitlines()]
     assert len(lines) >= 5 and all(l in nb for l in lines), [l for l in lines if l not in nb]
+
+def test_readme_run_counts_are_the_planned_ones():
+    "The README's count of the `cpu` profile's runs is the planner's, so the text cannot go stale."
+    import re
+    from collections import Counter
+    from csa_nb.pipeline import plan_runs
+    text = (ROOT / 'README.md').read_text()
+    m = re.search(r"The `cpu` profile plans (\d+) runs: (\d+) LeNet runs \((\d+) for the MNIST-family study, (\d+) for Figure 1's "
+                  r"MNIST-LT sweep; minutes each\) and (\d+) ResNet-32 runs", text)
+    assert m, "the README's sentence on the cpu profile's runs changed: update this test with it"
+    specs = plan_runs('cpu')
+    arch = Counter(s.arch for s in specs)
+    sweep = sum(1 for s in specs if s.arch == 'lenet2' and s.method == 'rs-gamma')
+    assert [int(g) for g in m.groups()] == [len(specs), arch['lenet2'], arch['lenet2'] - sweep, sweep, arch['resnet32']]
+
+PICTURE_NOTEBOOKS = ('01_data', '01a_cifar', '04_augment', '07_resampling', '08_csa', '11_plots')   # the notebooks that draw
+
+def test_library_notebooks_are_committed_executed_and_small():
+    "`make notebooks` executed them: the pictures show on GitHub, and no notebook's outputs exceed 250 KB."
+    import sys; sys.path.insert(0, str(ROOT / 'tools'))
+    from execute_notebooks import library_notebooks, output_bytes
+    sizes = {p.stem: output_bytes(json.loads(p.read_text())) for p in library_notebooks()}
+    assert set(PICTURE_NOTEBOOKS) <= set(sizes)
+    assert all(n <= 250 * 1024 for n in sizes.values()), {k: v // 1024 for k, v in sizes.items() if v > 250 * 1024}
+    for name in PICTURE_NOTEBOOKS:
+        nb = json.loads((ROOT / 'nbs' / f'{name}.ipynb').read_text())
+        assert any(k.startswith('image/') for c in nb['cells'] for o in c.get('outputs', []) for k in o.get('data', {})), name
+    executed = [k for k in sizes if any(c.get('outputs') for c in json.loads((ROOT / 'nbs' / f'{k}.ipynb').read_text())['cells'])]
+    assert len(executed) >= len(sizes) - 3, sorted(set(sizes) - set(executed))   # a few have no printed output at all
