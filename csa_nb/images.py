@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 try: from torchvision.io import decode_image, decode_jpeg, ImageReadMode   # imported before any worker is forked: workers inherit it
 except ImportError: decode_image = decode_jpeg = ImageReadMode = None        # torchvision 0.29 deprecates them for TorchCodec: then PIL
 from .data import LTData, DatasetUnavailable, register_dataset, index_groups
@@ -18,10 +19,9 @@ from .oltr import LT_SPLITS, load_split_lists, group_sizes
 
 # %% auto #0
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'IMAGE_ROOT_VARS', 'decode_image_bytes', 'resize_square', 'load_size_for',
-           'read_files', 'load_batch', 'decode_on_device', 'ImageFiles', 'plan_epoch', 'cancel', 'close', 'rrc_boxes',
-           'crop_resize', 'hflip', 'jitter_params', 'color_jitter', 'imagenet_train_transform',
-           'imagenet_test_transform', 'imagenet_transforms', 'image_root', 'listed_files', 'cap_per_class',
-           'build_oltr_lt', 'write_lt_tree']
+           'read_files', 'load_batch', 'decode_on_device', 'ImageFiles', 'rrc_boxes', 'crop_resize', 'hflip',
+           'jitter_params', 'color_jitter', 'imagenet_train_transform', 'imagenet_test_transform',
+           'imagenet_transforms', 'image_root', 'listed_files', 'cap_per_class', 'build_oltr_lt', 'write_lt_tree']
 
 # %% ../nbs/01c_images.ipynb #713d844e
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -152,7 +152,8 @@ def _from_queue(self, rows: np.ndarray):
     return None
 
 # %% ../nbs/01c_images.ipynb #95d1533e
-def _getitem(self, key) -> torch.Tensor:
+@patch
+def __getitem__(self: ImageFiles, key) -> torch.Tensor:
     rows = _rows(self, key)
     out = _from_queue(self, rows) if self._queue else None
     if out is not None: self.stats['planned'] += 1
@@ -166,7 +167,8 @@ def _getitem(self, key) -> torch.Tensor:
     out = out.to(self.device, non_blocking=True)
     return out[0] if isinstance(key, (int, np.integer)) else out
 
-def plan_epoch(self, idx: list, batch_size: int) -> None:
+@patch
+def plan_epoch(self: ImageFiles, idx: list, batch_size: int) -> None:
     "Queue an epoch's batches as `train_loop` will ask for them: batch b of stream 0, then of stream 1, ..., then batch b + 1."
     self.cancel()
     idx = [i.detach().cpu().numpy().astype(np.int64) if torch.is_tensor(i) else np.asarray(i, dtype=np.int64) for i in idx]
@@ -177,18 +179,21 @@ def plan_epoch(self, idx: list, batch_size: int) -> None:
     self._plan = batches()
     _top_up(self)
 
-def cancel(self) -> None:
+@patch
+def cancel(self: ImageFiles) -> None:
     "Forget what is planned and queued."
     for _, fut in self._queue: fut.cancel()
     self._queue.clear(); self._plan = iter(())
 
-def close(self) -> None:
+@patch
+def close(self: ImageFiles) -> None:
     "Stop the worker processes (they start again if needed)."
     self.cancel()
     if self._pool is not None: self._pool.shutdown(wait=False, cancel_futures=True); self._pool = None
 
-ImageFiles.__getitem__, ImageFiles.plan_epoch, ImageFiles.cancel, ImageFiles.close = _getitem, plan_epoch, cancel, close
-ImageFiles.__del__ = lambda self: self.close() if getattr(self, '_pool', None) is not None else None
+@patch
+def __del__(self: ImageFiles):
+    if getattr(self, '_pool', None) is not None: self.close()
 
 # %% ../nbs/01c_images.ipynb #2dc3b3b0
 def rrc_boxes(n: int, height: int, width: int, generator: torch.Generator | None = None, scale=(0.08, 1.0),

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import torch
 from torch import nn
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['ARCHS', 'STEMS', 'PLACES_WEIGHTS', 'kaiming_init_', 'LeNet2', 'Net', 'build_model', 'BasicBlockA', 'ResNet32',
@@ -101,15 +102,14 @@ def _block_eval(blk: BasicBlockA, x):
     out = F.relu(F.conv2d(x, w1, b1, blk.stride, 1))
     return F.relu(F.conv2d(out, w2, b2, 1, 1) + blk.shortcut(x))
 
-@torch.no_grad()
-def _resnet_forward_map_eval(self, x):
+@patch
+def forward_map_eval(self: ResNet32, x):
     "`forward_map` as in eval mode, BatchNorm folded into the convolutions; no autograd, the module's mode untouched."
-    w, b = fold_bn(self.conv, self.bn)
-    out = F.relu(F.conv2d(x, w, b, 1, 1))
-    for blk in self.stages: out = _block_eval(blk, out)
-    return out
-
-ResNet32.forward_map_eval = _resnet_forward_map_eval
+    with torch.no_grad():
+        w, b = fold_bn(self.conv, self.bn)
+        out = F.relu(F.conv2d(x, w, b, 1, 1))
+        for blk in self.stages: out = _block_eval(blk, out)
+        return out
 
 # %% ../nbs/03_models.ipynb #b6d1e0a2
 from torchvision.models.resnet import ResNet as _TVResNet, BasicBlock as _TVBasicBlock, Bottleneck as _TVBottleneck
