@@ -69,13 +69,9 @@ def test_device_augmentation():
 
 def _toy_lt():
     from csa_nb.data import LTData
+    from conftest import channel_squares
     g = torch.Generator().manual_seed(0)
-    def draw(counts):
-        y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
-        x = (torch.rand(len(y), 3, 32, 32, generator=g) * 80).to(torch.uint8)
-        for i in range(len(y)): x[i, int(y[i]) % 3, 8:24, 8:24] = 250
-        return x, y
-    (x, y), (tx, ty) = draw([24, 12, 6]), draw([6, 6, 6])
+    (x, y), (tx, ty) = channel_squares([24, 12, 6], g), channel_squares([6, 6, 6], g)
     return LTData('toy', x, y, tx, ty, 3, [24, 12, 6], {'many': (0, 1), 'medium': (1, 2), 'few': (2, 3)})
 
 def test_csa_mixup_step_runs_and_learns():

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from csa_nb import data as D, experiments as E
+from conftest import corner_squares
 from csa_nb.experiments import RunSpec, ResultStore, run_experiment
 
 TESTS = Path(__file__).resolve().parent
@@ -35,12 +36,7 @@ LOSS_RTOL = 1e-5
 def make_toy_ddp(imb_factor=0.01, **kw):
     "4 classes, a bright 8 x 8 square in the class's corner of a noisy 28 x 28 image; 120/60/30/11 training images."
     g = torch.Generator().manual_seed(5)
-    def draw(counts):
-        y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
-        x = (torch.rand(len(y), 1, 28, 28, generator=g) * 90).to(torch.uint8)
-        for k, (r, c) in enumerate([(2, 2), (2, 18), (18, 2), (18, 18)]): x[y == k, :, r:r + 8, c:c + 8] += 120
-        return x, y.long()
-    (x, y), (tx, ty) = draw(TRAIN_COUNTS), draw([TEST_PER_CLASS] * 4)
+    (x, y), (tx, ty) = corner_squares(TRAIN_COUNTS, g, 90, 120), corner_squares([TEST_PER_CLASS] * 4, g, 90, 120)
     return D.LTData('toy-ddp', x, y, tx, ty, 4, list(TRAIN_COUNTS), {'many': (0, 1), 'medium': (1, 3), 'few': (3, 4)},
                     source='made by the tests', info={'imb_factor': imb_factor})
 

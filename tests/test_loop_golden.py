@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import make_toy
+from conftest import make_toy, channel_squares
 from csa_nb import data as D, experiments as E
 from csa_nb.experiments import RunSpec, ResultStore, run_experiment
 
@@ -26,12 +26,7 @@ CASES = {   # name -> (dataset, method, overrides)
 def make_toy32(imb_factor=0.01, **kw):
     "3-class, 3-channel 32 px long-tailed images: a bright square in the class's colour channel, plus noise."
     g = torch.Generator().manual_seed(7)
-    def draw(counts):
-        y = torch.cat([torch.full((n,), k) for k, n in enumerate(counts)])
-        x = (torch.rand(len(y), 3, 32, 32, generator=g) * 80).to(torch.uint8)
-        for i in range(len(y)): x[i, int(y[i]), 8:24, 8:24] = 250
-        return x, y.long()
-    (x, y), (tx, ty) = draw([40, 16, 8]), draw([10, 10, 10])
+    (x, y), (tx, ty) = channel_squares([40, 16, 8], g), channel_squares([10, 10, 10], g)
     return D.LTData('toy32-lt', x, y, tx, ty, 3, [40, 16, 8], {'many': (0, 1), 'medium': (1, 2), 'few': (2, 3)},
                     source='made by the tests', info={'imb_factor': imb_factor, 'mean': (0.5, 0.5, 0.5), 'std': (0.25, 0.25, 0.25)})
 
