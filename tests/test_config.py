@@ -88,7 +88,7 @@ def test_readme_run_counts_are_the_planned_ones():
     sweep = sum(1 for s in specs if s.arch == 'lenet2' and s.method == 'rs-gamma')
     assert [int(g) for g in m.groups()] == [len(specs), arch['lenet2'], arch['lenet2'] - sweep, sweep, arch['resnet32']]
 
-PICTURE_NOTEBOOKS = ('01_data', '01a_cifar', '04_augment', '07_resampling', '08_csa', '11_plots')   # the notebooks that draw
+PICTURE_NOTEBOOKS = ('01_data', '01a_cifar', '01c_images', '04_augment', '07_resampling', '08_csa', '11_plots')   # the notebooks that draw
 
 def test_library_notebooks_are_committed_executed_and_small():
     "`make notebooks` executed them: the pictures show on GitHub, and no notebook's outputs exceed 250 KB."
