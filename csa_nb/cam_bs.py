@@ -13,7 +13,7 @@ from .core import Precision, autocast
 from .csa import normalise_cam
 from .sampling import UniformSampler
 from .deferred import defer_epoch, DeferredSampler, ClassWeightSampler
-from .train import Method, register_method, register_step
+from .train import Method, register_method, register_step, LossStep
 
 # %% auto #0
 __all__ = ['CAM_TRANSFORMS', 'CAM_BS_DEFAULTS', 'cam_foreground', 'foreground_box', 'pixel_to_theta', 'flip_maps', 'shift_maps',
@@ -127,19 +127,19 @@ class CamBSNet(nn.Module):
         "The stage-1 model's CAM foreground of images `x` for their labels `y` (N x H x W, bool)."
         return cam_foreground(self.stage1['backbone'].forward_map(x), self.stage1['head'].weight, y, tuple(x.shape[-2:]), ratio)
 
-class CamBSStep:
-    "CAM-BS as a step of `train_loop`: cross-entropy; from epoch `at` on, each image replaced with probability q_y by a CAM-based new image."
+class CamBSStep(LossStep):
+    "CAM-BS as a step of `train_loop`: `LossStep`'s cross-entropy, and from epoch `at` on each image replaced with probability q_y by a CAM-based new image."
     def __init__(self, net: CamBSNet, at: int, gen_prob: torch.Tensor, *, ratio: float = 0.75, loss_fn: Callable = F.cross_entropy,
                  precision: Precision = Precision(), max_angle: float = 45.0, scales: tuple = (0.8, 1.2)):
         if ratio < 0: raise ValueError(f"cam_threshold must be >= 0, got {ratio!r}")
-        self.net, self.model, self.at, self.gen_prob = net, net, int(at), torch.as_tensor(gen_prob, dtype=torch.float32)
-        self.ratio, self.loss_fn, self.precision, self.max_angle, self.scales = float(ratio), loss_fn, precision, max_angle, tuple(scales)
+        super().__init__(net, loss_fn, precision)
+        self.net, self.at, self.gen_prob = net, int(at), torch.as_tensor(gen_prob, dtype=torch.float32)
+        self.ratio, self.max_angle, self.scales = float(ratio), max_angle, tuple(scales)
         self.active = False
     def begin_epoch(self, epoch: int, epochs: int):
         if epoch == self.at: self.net.freeze_stage1()   # stage 1 is over: its model makes the CAMs from now on
-        self.active = epoch >= self.at
-        self.loss_sum = self.gen_sum = None
-        if hasattr(self.loss_fn, 'begin_epoch'): self.loss_fn.begin_epoch(epoch, epochs)
+        self.active, self.gen_sum = epoch >= self.at, None
+        super().begin_epoch(epoch, epochs)
     @torch.no_grad()
     def generate(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> tuple:
         "(batch with the chosen images replaced by CAM-based new ones, which were replaced: N bool)."
@@ -153,13 +153,9 @@ class CamBSStep:
         if self.active:
             xb, chosen = self.generate(xb, yb, generator)
             self.gen_sum = chosen.sum() if self.gen_sum is None else self.gen_sum + chosen.sum()
-        with autocast(xb.device, self.precision): loss = self.loss_fn(self.model(xb), yb)
-        if self.loss_sum is None: self.loss_sum = torch.zeros((), device=xb.device)
-        self.loss_sum += loss.detach().float() * len(yb)
-        return loss
+        return super().__call__([(xb, yb)], epoch, generator)
     def end_epoch(self, samples: int) -> dict:
-        return {'loss': 0.0 if self.loss_sum is None else round((self.loss_sum / max(samples, 1)).item(), 6),
-                'generated': 0 if self.gen_sum is None else int(self.gen_sum)}
+        return {**super().end_epoch(samples), 'generated': 0 if self.gen_sum is None else int(self.gen_sum)}
     def describe(self, rec: dict) -> str:
         return f"loss {rec['loss']:.4f}" + (f" | CAM-generated {rec['generated']}" if rec.get('generated') else '')
 

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .core import Precision, autocast
 from .sampling import UniformSampler
 from .deferred import defer_epoch, ClassWeightSampler, DeferredSampler
-from .train import Method, register_method, register_step
+from .train import Method, register_method, register_step, LossStep
 
 # %% auto #0
 __all__ = ['M2M_DEFAULTS', 'generation_slots', 'accept_probs', 'choose_seeds', 'm2m_objective', 'random_start', 'translate',
@@ -97,8 +97,8 @@ class M2mNet(nn.Module):
         return self
 
 # %% ../nbs/09h_m2m.ipynb #f552cfb6
-class M2mStep:
-    "M2m as a step of `train_loop`: cross-entropy on the batch; from epoch `at` on, a share of each (class-balanced) batch replaced by majority images translated to its minority classes (accepted ones only)."
+class M2mStep(LossStep):
+    "M2m as a step of `train_loop`: `LossStep`'s cross-entropy on the batch; from epoch `at` on, a share of each (class-balanced) batch replaced by majority images translated to its minority classes (accepted ones only)."
     def __init__(self, net: M2mNet, counts: Sequence[int], *, at: int, beta: float = 0.999, lam: float = 0.5, gamma: float = 0.9,
                  step_size: float = 0.1, iters: int = 10, noise: float = 0.5, mean: Sequence[float] | None = None,
                  std: Sequence[float] | None = None, precision: Precision = Precision()):
@@ -109,7 +109,8 @@ class M2mStep:
         if int(iters) < 0 or int(iters) != iters: raise ValueError(f"m2m_iters must be a non-negative integer, got {iters!r}")
         if noise < 0: raise ValueError(f"m2m_noise must be >= 0, got {noise!r}")
         if (mean is None) != (std is None): raise ValueError("give both mean and std (the input normalisation) or neither")
-        self.net, self.counts, self.at, self.precision = net, list(counts), int(at), precision
+        super().__init__(net, F.cross_entropy, precision)
+        self.net, self.counts, self.at = net, list(counts), int(at)
         self.beta, self.lam, self.gamma, self.step_size, self.iters, self.noise = float(beta), float(lam), float(gamma), float(step_size), int(iters), float(noise)
         self.mean, self.std = mean, std
         self.active = False
@@ -124,7 +125,8 @@ class M2mStep:
     def begin_epoch(self, epoch: int, epochs: int):
         self.active = epoch >= self.at
         if self.active and not bool(self.net.g_ready): self.net.snapshot()
-        self.loss_sum, self.slots, self.tried, self.accepted = None, 0, 0, 0
+        self.slots, self.tried, self.accepted = 0, 0, 0
+        super().begin_epoch(epoch, epochs)
     def generate(self, xb: torch.Tensor, yb: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
         "The batch with the accepted translations in their slots (a copy; `xb` itself when nothing was accepted)."
         slots = generation_slots(yb, self.counts, generator).nonzero().view(-1)
@@ -149,13 +151,9 @@ class M2mStep:
     def __call__(self, batches, epoch, generator):
         (xb, yb), = batches
         if self.active: xb = self.generate(xb, yb, generator)
-        with autocast(xb.device, self.precision): loss = F.cross_entropy(self.net(xb), yb)
-        if self.loss_sum is None: self.loss_sum = torch.zeros((), device=xb.device)
-        self.loss_sum += loss.detach().float() * len(yb)
-        return loss
+        return super().__call__([(xb, yb)], epoch, generator)
     def end_epoch(self, samples: int) -> dict:
-        return {'loss': 0.0 if self.loss_sum is None else round((self.loss_sum / max(samples, 1)).item(), 6),
-                'm2m_slots': self.slots, 'm2m_tried': self.tried, 'm2m_accepted': self.accepted}
+        return {**super().end_epoch(samples), 'm2m_slots': self.slots, 'm2m_tried': self.tried, 'm2m_accepted': self.accepted}
     def describe(self, rec: dict) -> str:
         return f"loss {rec['loss']:.4f} | m2m {rec['m2m_accepted']}/{rec['m2m_slots']} accepted"
 
