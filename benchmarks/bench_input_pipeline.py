@@ -87,7 +87,7 @@ def main(argv=None):
         rows.append({'repeat': r, 'ours_img_s': round(o, 1), 'baseline_img_s': round(b, 1), 'ratio': round(o / b, 2)})
         print(f"repeat {r}: csa_nb {o:.1f} img/s, ImageFolder + PIL + DataLoader {b:.1f} img/s, ratio {o / b:.2f}", flush=True)
     med = lambda k: float(np.median([x[k] for x in rows]))
-    res = dict(images=a.images, workers=a.workers, batch=a.batch, device=device_name(dev), cores=os.cpu_count(),
+    res = dict(images=a.images, workers=a.workers, batch=a.batch, device=device_name(dev), cores=len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(),
                torch=torch.__version__, python=platform.python_version(), rows=rows,
                load_average_at_start=round(load, 2), ours_img_s=med('ours_img_s'), baseline_img_s=med('baseline_img_s'), ratio=med('ratio'))
     out = Path(a.out) if a.out else outputs_root() / 'benchmarks'
@@ -95,7 +95,7 @@ def main(argv=None):
     atomic_write_text(out / 'input_pipeline.md', (
         "# Input pipeline: csa_nb vs ImageFolder + PIL + DataLoader\n\n"
         f"`python benchmarks/bench_input_pipeline.py --images {a.images} --workers {a.workers} --batch {a.batch} --device {a.device} --repeats {a.repeats}` "
-        f"on {res['device']} ({res['cores']} cores), torch {res['torch']}. {a.images} generated JPEGs of 200-500 px; "
+        f"on {res['device']} ({res['cores']} cores available to it), torch {res['torch']}. {a.images} generated JPEGs of 200-500 px; "
         "both produce RandomResizedCrop(224) + flip + ColorJitter(0.4, 0.4, 0.4, 0) + normalised batches with the same number of "
         "worker processes (csa_nb crops from the 256 px centre square, the baseline from the full image). "
         f"On the CPU csa_nb's augmentation runs in the main process on whole batches, beside its {a.workers} decoding workers; "
