@@ -464,6 +464,11 @@ def paper_table2(method: str, dataset: str, imb_factor: float):
     if row is None or (dataset, imb_factor) not in TABLE2_COLUMNS: return None
     return row[TABLE2_COLUMNS.index((dataset, imb_factor))]
 
+def _wall(r: dict) -> float:
+    "A run's cost in seconds: its process's wall time, or, for a run resumed across sessions, the sum of the epochs it trained itself."
+    h = r['history']; own = h['crt'] if r.get('stage1_from', '').startswith('reused') else h['stage1'] + h['crt']
+    return round(max(r['wall_seconds'], sum(e.get('seconds', 0) for e in own)), 2)
+
 def table2_frame(specs: list[RunSpec], store: ResultStore):
     "One row per finished run: All/Many/Medium/Few, CSA's three predictors, the paper's value, profile, epochs, data source, cost."
     import pandas as pd
@@ -474,7 +479,7 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
         row = dict(dataset=s.dataset, imbalance=round(1 / s.imb_factor), method=s.method, seed=s.seed,
                    all=m['all'], many=m['many'], medium=m['medium'], few=m['few'], predictor=r.get('metrics_predictor', ''),
                    paper=ref, diff=None if ref is None else round(m['all'] - ref, 2), profile=s.profile, epochs=s.epochs,
-                   data_source=r['dataset']['source'], wall_seconds=r['wall_seconds'],
+                   data_source=r['dataset']['source'], wall_seconds=_wall(r),
                    seconds_per_epoch=r.get('seconds_per_epoch', _per_epoch(r['history']['stage1'])), device=r['device'],
                    step_order=r.get('csa_step_order', ''))
         for k, v in r.get('predictors', {}).items(): row[f'{k}_head_all'] = v['all']

@@ -105,3 +105,14 @@ def test_paper_numbers_and_table(toy, tmp_path):
     a = df[df.metric == 'all'].iloc[0]
     vals = [store.load(s)['metrics']['all'] for s in specs]
     assert a.n_seeds == 2 and abs(a.ours_mean - np.mean(vals)) < 0.01 and abs(a.ours_seed0 - vals[0]) < 0.01
+
+def test_table2_cost_of_a_run_resumed_across_sessions_is_its_epochs():
+    "The committed 200-epoch CE run was resumed several times: its cost is the sum of its epochs, not the last process's wall time."
+    from conftest import ROOT
+    from csa_nb.experiments import table2_frame
+    spec = RunSpec.for_profile('cifar10-lt', 'ce', 'paper', images='somewhere/cifar10-jpeg.tar.gz')
+    store = ResultStore(ROOT / 'outputs' / 'runs')
+    r = store.load(spec); secs = sum(h['seconds'] for h in r['history']['stage1'])
+    assert r['wall_seconds'] < secs and len(r['history']['stage1']) == 200
+    row = table2_frame([spec], store).iloc[0]
+    assert row.wall_seconds == round(secs, 2) and row.epochs == 200 and row.profile == 'paper'
