@@ -102,3 +102,12 @@ def test_library_notebooks_are_committed_executed_and_small():
         assert any(k.startswith('image/') for c in nb['cells'] for o in c.get('outputs', []) for k in o.get('data', {})), name
     executed = [k for k in sizes if any(c.get('outputs') for c in json.loads((ROOT / 'nbs' / f'{k}.ipynb').read_text())['cells'])]
     assert len(executed) >= len(sizes) - 3, sorted(set(sizes) - set(executed))   # a few have no printed output at all
+
+def test_committed_notebook_outputs_hold_no_local_paths():
+    "make notebooks scrubs the project, mirror and temporary paths from what the notebooks printed."
+    bad = re.compile(r'(?<![\w.<$])/(?:tmp|work|home|Users|root)/')
+    for p in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for c in json.loads(p.read_text())['cells']:
+            for o in c.get('outputs', []):
+                text = ''.join(o.get('text', [])) + ''.join(''.join(v) for k, v in o.get('data', {}).items() if k.startswith('text/'))
+                assert not bad.search(text), (p.name, bad.search(text).group(0), text[:200])

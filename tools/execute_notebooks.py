@@ -33,6 +33,15 @@ def output_bytes(nb: dict) -> int:
             n += sum(len(t) for t in o.get('text', []))
     return n
 
+def scrub(text):
+    "`text` (a string or a list of them) with this machine's paths replaced: the project, the data mirror, temporary folders."
+    if isinstance(text, list): return [scrub(t) for t in text]
+    import tempfile
+    mirror = os.environ.get('CSA_DATA_MIRROR')
+    for path, name in ((str(ROOT), '<project>'), *(((str(Path(mirror).resolve()), '$CSA_DATA_MIRROR'), (mirror, '$CSA_DATA_MIRROR')) if mirror else ())):
+        text = text.replace(path, name)
+    return re.sub(re.escape(tempfile.gettempdir()) + r'/[\w.-]+', '<tmp>', text)
+
 def execute(path: Path, timeout: int = 1800) -> float:
     "Run `path` in a fresh kernel and write it back with its outputs; return the seconds it took."
     import nbformat
@@ -45,6 +54,11 @@ def execute(path: Path, timeout: int = 1800) -> float:
     NotebookClient(run, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent)}}).execute()
     for c, r in zip(nb.cells, run.cells):
         if c.cell_type == 'code': c.outputs, c.execution_count = (r.outputs, r.execution_count) if r.source else ([], None)
+    for c in nb.cells:   # committed outputs hold no path of the machine that made them
+        for o in c.get('outputs', []):
+            if 'text' in o: o['text'] = scrub(o['text'])
+            for k in [k for k in o.get('data', {}) if k.startswith('text/')]: o['data'][k] = scrub(o['data'][k])
+            if 'evalue' in o: o['evalue'] = scrub(o['evalue'])
     tmp = path.with_name(f'.{path.name}.tmp')
     nbformat.write(nb, tmp); os.replace(tmp, path)
     return time.perf_counter() - t0
