@@ -59,8 +59,8 @@ def execute(path: Path, timeout: int = 1800) -> float:
             if 'text' in o: o['text'] = scrub(o['text'])
             for k in [k for k in o.get('data', {}) if k.startswith('text/')]: o['data'][k] = scrub(o['data'][k])
             if 'evalue' in o: o['evalue'] = scrub(o['evalue'])
-    tmp = path.with_name(f'.{path.name}.tmp')
-    nbformat.write(nb, tmp); os.replace(tmp, path)
+    from csa_nb.core import atomic_write_text
+    atomic_write_text(path, nbformat.writes(nb) + '\n')   # the project's atomic write: a failed run never leaves half a notebook
     return time.perf_counter() - t0
 
 def main(argv=None) -> int:
