@@ -5,15 +5,18 @@ ImageNet normalisation) from the same generated folder of JPEGs of ImageNet-like
 worker processes, and are timed over the same number of images:
 
 - csa_nb: `ImageFiles` (`01c_images`) planned for the epoch as `train_loop` does; its workers read, decode
-  (torchvision's decoder) and square each image to 256 px; the augmentation runs on whole batches on `--device`
-  (`imagenet_train_transform`: roi_align crops, batched jitter). With `--device cuda` the workers only read bytes
-  and the JPEGs are decoded on the GPU in one call per batch.
+  (torchvision's decoder) and square each image to 256 px; the augmentation (`imagenet_train_transform`) runs in the
+  main process: on the CPU image by image while each is in the cache (uint8 resized crops, in-place jitter and
+  normalisation), on a GPU as whole-batch calls (roi_align crops, batched jitter). With `--device cuda` the workers
+  only read bytes and the JPEGs are decoded on the GPU in one call per batch.
 - baseline: `torchvision.datasets.ImageFolder` with the PIL transforms (`RandomResizedCrop(224)`,
   `RandomHorizontalFlip()`, `ColorJitter(0.4, 0.4, 0.4, 0)`, `ToTensor()`, `Normalize`) and a `DataLoader`
   (`shuffle=True`, the same batch size and workers); batches moved to `--device`.
 
 Not the same arithmetic: ours crops from the 256 px centre square (see `01c_images`), the baseline from the full
 image. Images per second exclude the folder's generation; the first batch (worker start-up) is included in both.
+Give it cores no other job uses (`taskset`): under contention the scheduler shares a core per busy process, and
+csa_nb runs two busy processes (decoding worker, augmenting main) where the baseline runs one, which flatters csa_nb.
 Writes outputs/benchmarks/input_pipeline.{json,md}; the JPEG folder goes to build/bench_input/ (reused if present).
 
     python benchmarks/bench_input_pipeline.py [--images 512] [--workers 4] [--batch 64] [--device cpu] [--repeats 1]
@@ -98,7 +101,7 @@ def main(argv=None):
         f"on {res['device']} ({res['cores']} cores available to it), torch {res['torch']}. {a.images} generated JPEGs of 200-500 px; "
         "both produce RandomResizedCrop(224) + flip + ColorJitter(0.4, 0.4, 0.4, 0) + normalised batches with the same number of "
         "worker processes (csa_nb crops from the 256 px centre square, the baseline from the full image). "
-        f"On the CPU csa_nb's augmentation runs in the main process on whole batches, beside its {a.workers} decoding workers; "
+        f"On the CPU csa_nb's augmentation runs in the main process image by image (each image cropped, jittered and normalised while in the cache), beside its {a.workers} decoding workers; "
         f"the baseline augments in its workers. Load average when the benchmark started: {load:.2f}.\n\n"
         "| repeat | csa_nb (img/s) | ImageFolder + PIL + DataLoader (img/s) | ratio |\n| --- | --- | --- | --- |\n"
         + ''.join(f"| {x['repeat']} | {x['ours_img_s']} | {x['baseline_img_s']} | {x['ratio']} |\n" for x in rows)

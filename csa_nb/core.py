@@ -101,16 +101,23 @@ def outputs_root() -> Path:
 # %% ../nbs/00_core.ipynb #5b8e508c
 @contextlib.contextmanager
 def atomic_path(path: str | Path):
-    "Yield a temporary path beside `path`; on success rename it over `path`, on failure delete it."
+    "Yield a temporary path beside `path`; on success rename it over `path` (with the mode a plain `open` would give it), on failure delete it."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, _file_mode(path))   # mkstemp makes 0600 files; results are meant to be read by others
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
+
+def _file_mode(path: Path) -> int:
+    "The mode of the file at `path` if there is one, else what `open` creates under the process's umask."
+    with contextlib.suppress(FileNotFoundError): return path.stat().st_mode & 0o777
+    mask = os.umask(0); os.umask(mask)
+    return 0o666 & ~mask
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
     "Write `text` to `path` atomically."

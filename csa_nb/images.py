@@ -18,9 +18,9 @@ from .metrics import count_groups
 from .oltr import LT_SPLITS, load_split_lists, group_sizes
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'IMAGE_ROOT_VARS', 'decode_image_bytes', 'resize_square', 'load_size_for',
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'GREY', 'IMAGE_ROOT_VARS', 'decode_image_bytes', 'resize_square', 'load_size_for',
            'read_files', 'load_batch', 'decode_on_device', 'ImageFiles', 'rrc_boxes', 'crop_resize', 'hflip',
-           'jitter_params', 'color_jitter', 'imagenet_train_transform', 'imagenet_test_transform',
+           'crop_flip_resize', 'jitter_params', 'color_jitter', 'imagenet_train_transform', 'imagenet_test_transform',
            'imagenet_transforms', 'image_root', 'listed_files', 'cap_per_class', 'build_oltr_lt', 'write_lt_tree']
 
 # %% ../nbs/01c_images.ipynb #713d844e
@@ -225,9 +225,25 @@ def hflip(x: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
     "Images whose flag is True mirrored left-right."
     return torch.where(flags.to(x.device)[:, None, None, None], x.flip(-1), x)
 
+def crop_flip_resize(xb: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor, size: int) -> torch.Tensor:
+    "uint8 `xb` (`N x C x H x W`) cropped to `boxes`, resized to `size x size`, mirrored where `flips`: float in [0, 1]. Batched `roi_align` off the CPU; on it, torchvision's per-image uint8 `resized_crop`."
+    if xb.device.type != 'cpu':
+        return hflip(crop_resize(xb.float().div_(255.0), boxes, size).clamp_(0, 1), flips)
+    out = torch.empty(len(xb), xb.shape[1], size, size)
+    for o, img, box, f in zip(out, xb, boxes.round().long().tolist(), flips.tolist()): _crop_into(o, img, box, f)
+    return out
+
+def _crop_into(o: torch.Tensor, img: torch.Tensor, box: list, flip: bool) -> torch.Tensor:
+    "float `o` (`C x S x S`) <- uint8 `img`'s integer `box` resized to `S x S` by PyTorch's uint8 kernel, mirrored if `flip`, in [0, 1]."
+    x1, y1, x2, y2 = box
+    r = F.interpolate(img[None, :, y1:y2, x1:x2], size=o.shape[-2:], mode='bilinear', antialias=True, align_corners=False)[0]
+    return o.copy_(r.flip(-1) if flip else r).div_(255.0)
+
 # %% ../nbs/01c_images.ipynb #85443fd2
+GREY = (0.2989, 0.587, 0.114)   # torchvision's grey level of R, G, B
+
 def _grey(x: torch.Tensor) -> torch.Tensor:
-    return (0.2989 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]
+    return (GREY[0] * x[:, 0] + GREY[1] * x[:, 1] + GREY[2] * x[:, 2])[:, None]
 
 def jitter_params(n: int, generator=None, brightness=0.4, contrast=0.4, saturation=0.4) -> tuple:
     "Per image: the three factors (brightness, contrast, saturation) ~ U(1 - v, 1 + v) and the order of the operations."
@@ -235,8 +251,12 @@ def jitter_params(n: int, generator=None, brightness=0.4, contrast=0.4, saturati
     order = torch.stack([torch.randperm(3, generator=generator) for _ in range(n)]) if n else torch.empty(0, 3, dtype=torch.long)
     return f, order
 
-def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-    "Brightness (op 0), contrast (1), saturation (2) of float images in [0, 1], per image in its own order."
+def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor, batched: bool | None = None) -> torch.Tensor:
+    "Brightness (op 0), contrast (1), saturation (2) of float images in [0, 1], per image in its own order; `batched` (default: off the CPU) as one pass per position."
+    if not (x.device.type != 'cpu' if batched is None else batched):
+        x, w = x.clone(), torch.tensor(GREY, dtype=x.dtype)
+        for xi, fs, ops in zip(x, factors.tolist(), order.tolist()): _jitter_into(xi, fs, ops, w)
+        return x
     factors, order = factors.to(x.device, x.dtype), order.to(x.device)
     for pos in range(3):
         op = order[:, pos].view(-1, 1, 1, 1)
@@ -245,6 +265,16 @@ def color_jitter(x: torch.Tensor, factors: torch.Tensor, order: torch.Tensor) ->
         target = g.mean((1, 2, 3), keepdim=True) * (op == 1) + g * (op == 2)
         x = x.mul(f).add_(target * (1 - f)).clamp_(0, 1)
     return x
+
+def _jitter_into(xi: torch.Tensor, fs: list, ops: list, w: torch.Tensor) -> torch.Tensor:
+    "One image's jitter in place (`w`: the grey weights as a tensor): each operation computes only its own target."
+    for op in ops:
+        f = fs[op]
+        if op == 0: xi.mul_(f)
+        elif op == 1: m = float(xi.mean((1, 2)) @ w); xi.mul_(f).add_(m * (1 - f))
+        else: g = torch.tensordot(w, xi, 1).mul_(1 - f); xi.mul_(f).add_(g)
+        xi.clamp_(0, 1)
+    return xi
 
 # %% ../nbs/01c_images.ipynb #08f35489
 def _normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
@@ -255,12 +285,19 @@ def _normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
 def imagenet_train_transform(size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD, scale=(0.08, 1.0), jitter: float = 0.4):
     "`prepare(xb, generator)`: RandomResizedCrop(size), horizontal flip, ColorJitter(jitter x 3, 0), normalise; on `xb`'s device."
     def prepare(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        x = xb.float().div_(255.0)
-        n, _, h, w = x.shape
-        x = crop_resize(x, rrc_boxes(n, h, w, generator, scale), size).clamp_(0, 1)
-        x = hflip(x, torch.rand(n, generator=generator) < 0.5)
-        if jitter: x = color_jitter(x, *jitter_params(n, generator, jitter, jitter, jitter))
-        return _normalise(x, mean, std)
+        n, _, h, w = xb.shape
+        boxes, flips = rrc_boxes(n, h, w, generator, scale), torch.rand(n, generator=generator) < 0.5
+        fac, order = jitter_params(n, generator, jitter, jitter, jitter) if jitter else (None, None)
+        if xb.device.type != 'cpu':       # whole-batch calls
+            x = crop_flip_resize(xb, boxes, flips, size)
+            return _normalise(color_jitter(x, fac, order) if jitter else x, mean, std)
+        out, wg = torch.empty(n, xb.shape[1], size, size), torch.tensor(GREY)   # the CPU: every step on one image while it is in cache
+        m, s = torch.tensor(mean).view(-1, 1, 1), torch.tensor(std).view(-1, 1, 1)
+        for i, (img, box, f) in enumerate(zip(xb, boxes.round().long().tolist(), flips.tolist())):
+            o = _crop_into(out[i], img, box, f)
+            if jitter: _jitter_into(o, fac[i].tolist(), order[i].tolist(), wg)
+            o.sub_(m).div_(s)
+        return out
     return prepare
 
 def imagenet_test_transform(size: int = 224, mean=IMAGENET_MEAN, std=IMAGENET_STD):
