@@ -1,6 +1,6 @@
 """One run on two processes (`torchrun`, gloo on the CPU; `06a_distributed`): a run whose rank is killed continues from its
 last finished epoch when the same command is run again, leaving one result, and that result has the numbers of the same
-run in one process. Both are checked on one run, started twice (each launch costs several seconds of imports per rank).
+run in one process. Both are checked on one run, started three times (each launch costs several seconds of imports per rank).
 
 The runs use a tiny 4-class long-tailed image set made here (221 training images of 28 x 28, 200 test images) and LeNet, for
 three reasons: LeNet has no BatchNorm (on the CPU each rank would normalise with its own half of the batch: PyTorch's
@@ -9,7 +9,7 @@ with its own generator, so with augmentation the two runs would draw different c
 epoch end with a global batch that two ranks split unevenly (15 + 14), which is where the loss weighting matters.
 `python -m torch.distributed.run` is `torchrun`; the ranks run `csa_nb.pipeline` as `-m csa_nb.pipeline` does (through
 `runpy`, after registering the toy set, which the ranks cannot see otherwise)."""
-import contextlib, io, json, os, subprocess, sys
+import contextlib, io, json, os, re, subprocess, sys
 from pathlib import Path
 import pytest
 import torch
@@ -76,16 +76,18 @@ def toy_ddp():
 
 @pytest.fixture(scope='module')
 def ddp_run(toy_ddp, tmp_path_factory):
-    """The two-rank run, started, killed and started again (two launches, to keep this file's time small): rank 1 is
-    SIGKILLed once CE epoch 1 (of 0-2) is checkpointed, then the same command runs again."""
+    """The two-rank run, started, killed, started, killed and started again: rank 0 (the one that writes) is SIGKILLed
+    once CE epoch 0 (of 0-2) is checkpointed, then rank 1 once epoch 1 is; then the same command runs to the end."""
     tmp = tmp_path_factory.mktemp('ddp'); out = tmp / 'out'
-    killed = torchrun(tmp, out, {'CSA_KILL_RANK_AFTER_EPOCH': '1:1'})
-    run_dirs = sorted((out / 'runs').iterdir()) if (out / 'runs').exists() else []
-    after_kill = {'results': results(out), 'files': sorted(f.name for d in run_dirs for f in d.iterdir()),
-                  'ckpt': torch.load(run_dirs[0] / 'stage1.ckpt', weights_only=False) if run_dirs and (run_dirs[0] / 'stage1.ckpt').exists() else None}
+    def after(p):
+        run_dirs = sorted((out / 'runs').iterdir()) if (out / 'runs').exists() else []
+        ck = run_dirs[0] / 'stage1.ckpt' if run_dirs else None
+        return {'proc': p, 'results': results(out), 'files': sorted(f.name for d in run_dirs for f in d.iterdir()),
+                'ckpt': torch.load(ck, weights_only=False) if ck is not None and ck.exists() else None}
+    kills = [after(torchrun(tmp, out, {'CSA_KILL_RANK_AFTER_EPOCH': rank_epoch})) for rank_epoch in ('0:0', '1:1')]
     resumed = torchrun(tmp, out)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    return {'killed': killed, 'after_kill': after_kill, 'resumed': resumed, 'out': out,
+    return {'kills': kills, 'resumed': resumed, 'out': out,
             'result': json.loads(results(out)[0].read_text()) if results(out) else None}
 
 def test_two_ranks_give_the_single_process_run(ddp_run, tmp_path):
@@ -113,15 +115,19 @@ def test_two_ranks_give_the_single_process_run(ddp_run, tmp_path):
     assert p.stdout.count(f'"name": "{got["name"]}"') == 1          # rank 0 alone printed the result
 
 def test_a_killed_rank_resumes_from_the_last_epoch(ddp_run):
-    killed, after, got = ddp_run['killed'], ddp_run['after_kill'], ddp_run['result']
-    assert killed.returncode != 0 and 'exitcode  : -9' in killed.stderr, killed.stderr[-3000:]   # torchrun reports the SIGKILL
-    assert after['results'] == [] and after['files'] == ['spec.json', 'stage1.ckpt'], killed.stderr[-3000:]   # only the spec and the checkpoint
-    ckpt = after['ckpt']
-    assert ckpt['epoch'] == 1 and [h['epoch'] for h in ckpt['history']] == [0, 1]
+    got = ddp_run['result']
+    for (rank, epoch), k in zip(((0, 0), (1, 1)), ddp_run['kills']):
+        p = k['proc']
+        assert p.returncode != 0 and 'exitcode  : -9' in p.stderr, p.stderr[-3000:]   # torchrun reports the SIGKILL
+        assert re.search(rf'rank\s*: {rank} \(local_rank: {rank}\)\s*exitcode\s*: -9', p.stderr), p.stderr[-3000:]   # the rank we killed
+        assert k['results'] == [] and k['files'] == ['spec.json', 'stage1.ckpt'], p.stderr[-3000:]   # only the spec and the checkpoint
+        assert k['ckpt']['epoch'] == epoch and [h['epoch'] for h in k['ckpt']['history']] == list(range(epoch + 1))
+    first, second = (k['ckpt'] for k in ddp_run['kills'])
+    assert second['history'][:1] == first['history']                   # the second launch resumed after epoch 0, not from scratch
     out = ddp_run['out']                                               # after the same command again:
     assert len(results(out)) == 1 and sorted(f.name for f in results(out)[0].parent.glob('*.ckpt')) == []
     assert [h['epoch'] for h in got['history']['stage1']] == [0, 1, 2] and len(got['history']['crt']) == 2
-    assert got['history']['stage1'][:2] == ckpt['history']                # epochs 0-1 come from the checkpoint (their wall
+    assert got['history']['stage1'][:2] == second['history']              # epochs 0-1 come from the checkpoints (their wall
                                                                           # times too): not trained again
     # and the run continued as if uninterrupted: test_two_ranks_give_the_single_process_run compares it with one process
 
