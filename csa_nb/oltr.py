@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 import numpy as np
-from .core import file_digest, data_root, mirror_root
+from .core import file_digest, data_root, mirror_root, atomic_path, atomic_write_text
 from .data import index_groups
 from .metrics import count_groups
 
 # %% auto #0
-__all__ = ['LT_SPLITS', 'SPLITS_FOLDER', 'read_split_list', 'frequency_relabel', 'apply_relabel', 'split_list_stats',
-           'group_sizes', 'lt_groups', 'split_list_folders', 'find_split_list', 'SplitLists', 'load_split_lists']
+__all__ = ['LT_SPLITS', 'SPLITS_FOLDER', 'SPLIT_LIST_URL', 'SPLIT_LIST_CHECKS', 'read_split_list', 'frequency_relabel',
+           'apply_relabel', 'split_list_stats', 'group_sizes', 'lt_groups', 'split_list_folders', 'fetch_split_list',
+           'find_split_list', 'SplitLists', 'load_split_lists']
 
 # %% ../nbs/01b_oltr.ipynb #0aca1868
 LT_SPLITS = {'imagenet-lt': dict(num_classes=1000, train='ImageNet_LT_train.txt', test='ImageNet_LT_test.txt'),
@@ -23,7 +24,7 @@ SPLITS_FOLDER = 'lt_splits'   # the lists' folder inside CSA_DATA and CSA_DATA_M
 
 def _mirror_hint() -> str:
     return (f"put the OLTR lists (github shijxcs/CSA, CSA/datasets/data_txt/) in $CSA_DATA_MIRROR/{SPLITS_FOLDER}/ "
-            f"(CSA_DATA_MIRROR is now {mirror_root() or 'unset'}) or pass the folder that holds them; nothing is downloaded")
+            f"(CSA_DATA_MIRROR is now {mirror_root() or 'unset'}) or in $CSA_DATA/{SPLITS_FOLDER}/, or pass the folder that holds them")
 
 def read_split_list(path: str | Path, num_classes: int | None = None) -> tuple[list[str], np.ndarray]:
     "Image paths and int64 labels of an OLTR split list (`relative/path.jpg label` per line; blank lines skipped)."
@@ -95,16 +96,45 @@ def split_list_folders(folder: str | Path | None = None) -> list[tuple[Path, str
     if mirror_root() is not None: out.append((mirror_root() / SPLITS_FOLDER, 'CSA_DATA_MIRROR'))
     return out
 
+SPLIT_LIST_URL = 'https://raw.githubusercontent.com/shijxcs/CSA/484019348077aec15092e93f1e5a501b822e8040/CSA/datasets/data_txt/'
+SPLIT_LIST_CHECKS = {   # what a downloaded list must be: its MD5 where we could read the file, and its published statistics
+    'ImageNet_LT_train.txt': dict(stats=dict(images=115846, classes=1000, largest=1280, smallest=5)),
+    'ImageNet_LT_test.txt': dict(md5='5f5f97c738923e877c5c78accce6744f', stats=dict(images=50000, classes=1000, largest=50, smallest=50)),
+    'Places_LT_train.txt': dict(md5='e7795ab1bf428a89f900854127b1e556', stats=dict(images=62500, classes=365, largest=4980, smallest=5)),
+    'Places_LT_test.txt': dict(md5='1347af35b053bd31cf782256306affe7', stats=dict(images=36500, classes=365, largest=100, smallest=100))}
+
+def fetch_split_list(filename: str, dest: str | Path | None = None) -> tuple[Path, str]:
+    "Download the split list `filename` from `SPLIT_LIST_URL` into `dest` (default `$CSA_DATA/lt_splits/`), kept only if it passes `SPLIT_LIST_CHECKS`; (path, provenance)."
+    import urllib.request
+    url, check = SPLIT_LIST_URL + filename, SPLIT_LIST_CHECKS.get(filename, {})
+    if not check: raise ValueError(f"no check for {filename!r}: valid lists are {', '.join(sorted(SPLIT_LIST_CHECKS))}")
+    path = Path(dest or data_root() / SPLITS_FOLDER) / filename
+    with atomic_path(path) as tmp:
+        try: urllib.request.urlretrieve(url, tmp)
+        except OSError as e: raise FileNotFoundError(f"split list {filename} could not be downloaded from {url} ({e}): {_mirror_hint()}") from None
+        md5 = file_digest(tmp)['md5']
+        if 'md5' in check and md5 != check['md5']:
+            raise ValueError(f"{filename} downloaded from {url} has md5 {md5}, not the pinned {check['md5']}: not kept")
+        try: stats = split_list_stats(read_split_list(tmp)[1])
+        except ValueError as e: raise ValueError(f"{filename} downloaded from {url} is not a split list ({e}): not kept") from None
+        if stats != check['stats']: raise ValueError(f"{filename} downloaded from {url} has {stats}, not the published {check['stats']}: not kept")
+    how = 'md5 as pinned, statistics as published' if 'md5' in check else 'statistics as published (no md5 pinned)'
+    record = f"downloaded from {url}, md5 {md5}, {how}"
+    atomic_write_text(path.with_name(filename + '.source'), record + '\n')
+    return path, record
+
 def find_split_list(filename: str, folder: str | Path | None = None) -> tuple[Path, str]:
-    "Path of the split list `filename` and its provenance: where it was found and its MD5, never a local path (`'CSA_DATA_MIRROR/lt_splits/<file>, md5 ...'`)."
+    "Path of the split list `filename` and its provenance, never a local path (`'CSA_DATA_MIRROR/lt_splits/<file>, md5 ...'`); downloaded when found nowhere and no mirror or folder is set."
     searched = split_list_folders(folder)
     for d, how in searched:
         f = d / filename
         if f.is_file():
             where = f"{how}/{SPLITS_FOLDER}/{filename}" if how != 'given folder' else f"given folder, {filename}"
-            return f, f"{where}, md5 {file_digest(f)['md5']}"
+            note = f.with_name(filename + '.source')
+            return f, f"{where}, {note.read_text().strip()}" if note.is_file() else f"{where}, md5 {file_digest(f)['md5']}"
+    if folder is None and mirror_root() is None: return fetch_split_list(filename)
     where = '; '.join(f"{d} ({how})" for d, how in searched)
-    raise FileNotFoundError(f"split list {filename} not found in {where}: {_mirror_hint()}")
+    raise FileNotFoundError(f"split list {filename} not found in {where}, and not downloaded ({'a folder was given' if folder is not None else 'CSA_DATA_MIRROR is set'}): {_mirror_hint()}")
 
 # %% ../nbs/01b_oltr.ipynb #e08ba4b9
 @dataclass

@@ -41,6 +41,12 @@ def toy(monkeypatch):
     monkeypatch.setitem(E.PROTOCOLS, 'toy-lt', dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05))
     return make_toy()
 
+@pytest.fixture(autouse=True)
+def no_split_list_downloads(tmp_path_factory, monkeypatch):
+    "No test reaches the network for an OLTR split list: downloads go to a file:// folder that does not exist (tests that download point it elsewhere)."
+    from csa_nb import oltr as O
+    monkeypatch.setattr(O, 'SPLIT_LIST_URL', (tmp_path_factory.getbasetemp() / 'no-split-list-server').as_uri() + '/')
+
 @pytest.fixture
 def tmp_env(tmp_path, monkeypatch):
     "Fresh CSA_DATA / CSA_OUTPUTS in a temporary folder, no mirror."

@@ -87,8 +87,28 @@ def test_missing_list_names_file_folders_and_mirror(tmp_env):
         msg = str(e.value)
         assert 'ImageNet_LT_train.txt' in msg and str(mirror / 'lt_splits') in msg and str(tmp_env / 'data' / 'lt_splits') in msg
         assert 'CSA_DATA_MIRROR is now ' + str(mirror) in msg
-    with pytest.raises(FileNotFoundError, match='CSA_DATA_MIRROR is now unset'): O.find_split_list('Places_LT_test.txt')
+    with pytest.MonkeyPatch.context() as mp:   # no mirror: a download is tried (here from a folder that does not exist)
+        mp.setattr(O, 'SPLIT_LIST_URL', (tmp_env / 'offline').as_uri() + '/')
+        with pytest.raises(FileNotFoundError, match='Places_LT_test.txt could not be downloaded from file://.*CSA_DATA_MIRROR is now unset'):
+            O.find_split_list('Places_LT_test.txt')
+    assert not (tmp_env / 'data' / 'lt_splits' / 'Places_LT_test.txt').exists()
     with pytest.raises(ValueError, match='valid choices: imagenet-lt, places-lt'): O.load_split_lists('inaturalist')
+
+def test_a_list_found_nowhere_is_downloaded_checked_and_reported(tmp_env, monkeypatch):
+    import hashlib
+    remote = tmp_env / 'remote'; remote.mkdir()
+    write_list(remote / 'Places_LT_test.txt', {0: 2, 1: 1})
+    body = (remote / 'Places_LT_test.txt').read_bytes()
+    monkeypatch.setattr(O, 'SPLIT_LIST_URL', remote.as_uri() + '/')
+    monkeypatch.setitem(O.SPLIT_LIST_CHECKS, 'Places_LT_test.txt',
+                        dict(md5=hashlib.md5(body).hexdigest(), stats=dict(images=3, classes=2, largest=2, smallest=1)))
+    p, how = O.find_split_list('Places_LT_test.txt')                   # no mirror, nowhere: downloaded into CSA_DATA
+    assert p == tmp_env / 'data' / 'lt_splits' / 'Places_LT_test.txt' and p.read_bytes() == body
+    assert how.startswith('downloaded from file://') and how.endswith(f'md5 {hashlib.md5(body).hexdigest()}, md5 as pinned, statistics as published')
+    assert O.find_split_list('Places_LT_test.txt')[1] == f'CSA_DATA/lt_splits/Places_LT_test.txt, {how}'   # found later: still says so
+    O.SPLIT_LIST_CHECKS['Places_LT_test.txt']['stats'] = dict(images=4, classes=2, largest=2, smallest=1)
+    with pytest.raises(ValueError, match='not the published'): O.fetch_split_list('Places_LT_test.txt', tmp_env / 'again')
+    assert list((tmp_env / 'again').iterdir()) == []
 
 def test_provenance_mirror_data_and_given_folder(tmp_env, monkeypatch):
     mirror = tmp_env / 'mirror' / 'lt_splits'; mirror.mkdir(parents=True)
