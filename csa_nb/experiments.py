@@ -57,6 +57,7 @@ PROFILE_SEEDS = {'smoke': (0,), 'cpu': (0, 1, 2, 3, 4), 'paper': (0, 1, 2, 3, 4)
 CSA_FIELDS = ('start_epoch', 'bank_size', 'fit_threshold')
 RNG_CHOICES = ('per-epoch', 'notebook')   # per-epoch generators (the default) or the authors' notebook streams
 
+# %% ../nbs/10_experiments.ipynb #64e5974a
 def folder_protocol(path: str, image_size: int | None = None, arch: str | None = None) -> dict:
     "The protocol of an image folder: the CIFAR one (ResNet schedule, crop + flip) with a backbone chosen by image size unless `arch` is given."
     from csa_nb.own_data import find_splits, scan_split, image_side, default_image_size, arch_for_image_size
@@ -73,6 +74,7 @@ def default_profile() -> str:
     "'paper' when a CUDA GPU is visible, else 'cpu'."
     return 'paper' if torch.cuda.is_available() else 'cpu'
 
+# %% ../nbs/10_experiments.ipynb #ecf7f7bb
 @dataclass(frozen=True)
 class RunSpec:
     "Everything that decides a run's outcome; its hash names the run."
@@ -224,6 +226,7 @@ def _save_features(model, data, path: Path, ac) -> None:
             np.savez_compressed(fh, train=f_tr.astype(np.float32), train_y=data.train_y.cpu().numpy().astype(np.int8),
                                 test=f_te.astype(np.float32), test_y=data.test_y.cpu().numpy().astype(np.int8))
 
+# %% ../nbs/10_experiments.ipynb #c04985d4
 def transforms_for(data) -> tuple:
     "(train `prepare`, test `prepare`): scaling for the MNIST family; crop + flip + normalise / normalise for CIFAR; the authors' 224 px transforms for ImageNet-LT / Places-LT."
     if data.info.get('transform') == 'imagenet':   # batched RandomResizedCrop, flip, colour jitter / resize + centre crop (01c_images)
@@ -249,6 +252,7 @@ def _data_kw(spec: RunSpec) -> dict:
     return {**({'images': spec.images} if spec.images else {}), **({'image_size': spec.image_size} if spec.image_size else {}),
             **({'subset': spec.subset} if spec.subset else {})}
 
+# %% ../nbs/10_experiments.ipynb #0f1c9f0d
 def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None, force: bool = False,
                    on_epoch_end=None) -> dict:
     "Run `spec` (or load its finished result) and return the result dict."
@@ -260,6 +264,7 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     try: return _run(spec, store, device, on_epoch_end)
     finally: torch.set_num_threads(threads)
 
+# %% ../nbs/10_experiments.ipynb #08efe8a7
 def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) -> dict:
     precision = precision_for(spec.precision, device)   # float32 unless the spec asks for autocast
     ac = lambda: autocast(device, precision)
@@ -464,6 +469,7 @@ def paper_table2(method: str, dataset: str, imb_factor: float):
     if row is None or (dataset, imb_factor) not in TABLE2_COLUMNS: return None
     return row[TABLE2_COLUMNS.index((dataset, imb_factor))]
 
+# %% ../nbs/10_experiments.ipynb #c09d4f4c
 def _wall(r: dict) -> float:
     "A run's cost in seconds: its process's wall time, or, for a run resumed across sessions, the sum of the epochs it trained itself."
     h = r['history']; own = h['crt'] if r.get('stage1_from', '').startswith('reused') else h['stage1'] + h['crt']
@@ -486,6 +492,7 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
         rows.append(row)
     return pd.DataFrame(rows)
 
+# %% ../nbs/10_experiments.ipynb #4044a14d
 def _col(ds, imb) -> str: return f"{'C100' if ds == 'cifar100-lt' else 'C10'}-{imb}"
 
 def table2_markdown(df, profile: str = 'cpu') -> str:

@@ -38,6 +38,7 @@ GAMMAS = {  # the balance exponents of Figures 1 and 9, per profile and architec
     'paper': {'lenet2': (0.0, 0.25, 0.5, 0.75, 1.0), 'resnet32': (0.0, 0.25, 0.5, 0.75, 1.0)},
 }
 
+# %% ../nbs/12_pipeline.ipynb #21acf020
 @dataclass(frozen=True)
 class Target:
     "One output of the pipeline: the runs it reads (by role), the function that builds it, the files it writes with their captions."
@@ -55,6 +56,7 @@ def target(name: str, runs: Callable, writes: dict, cifar: bool = False):
         TARGETS[name] = Target(name, runs, build, writes, cifar); return build
     return deco
 
+# %% ../nbs/12_pipeline.ipynb #8d964155
 def _grid(datasets, methods, profile, seeds, **kw) -> dict:
     return {(d, m, s): RunSpec.for_profile(d, m, profile, seed=s, **kw) for s in seeds for d in datasets for m in methods}
 
@@ -71,6 +73,7 @@ def csa_spec(dataset: str, gamma: float, profile: str, seed: int = 0, cifar10_im
     "CSA whose balanced branch samples with exponent gamma (1: the class-aware default)."
     return RunSpec.for_profile(dataset, 'csa', profile, seed=seed, gamma=gamma, images=_img(dataset, cifar10_images))
 
+# %% ../nbs/12_pipeline.ipynb #ea172c70
 def target_runs(name: str, profile: str, cifar10_images=None) -> dict:
     "{role: spec} of target `name` for `profile`."
     check_profile(profile)
@@ -116,6 +119,7 @@ def _write_table(out: Path, name: str, intro: str, df, markdown: str) -> None:
     atomic_write_text(out / 'tables' / f'{name}.csv', df.to_csv(index=False))
     atomic_write_text(out / 'tables' / f'{name}.md', f'# {name[:-1].title()} {name[-1]}\n\n{intro}\n\n{markdown}')
 
+# %% ../nbs/12_pipeline.ipynb #2d6f6a60
 def table1_runs(profile, cifar10_images=None) -> dict:
     "MNIST-LT, Fashion-LT, CMNIST-LT x CE, cRT, CB-RS x the profile's seeds; in `paper` also CIFAR100-LT and ImageNet-LT (CE, cRT, CB-RS, CSA) and Places-LT (CSA), seed 0."
     runs = _grid(TABLE1_DATASETS, TABLE1_METHODS, profile, PROFILE_SEEDS[profile])
@@ -136,6 +140,7 @@ def make_table1(profile: str, out: str | Path | None = None):
                     f"this `{profile}` table has the MNIST family. ") + "ImageNet-LT (ResNet-10, 90 epochs) is planned in the `paper` profile only: it needs your ImageNet images and the OLTR split lists.", df, table1_markdown(df))
     return df
 
+# %% ../nbs/12_pipeline.ipynb #faef09ef
 def fig2_runs(profile, cifar10_images=None) -> dict:
     return {(ds, m): RunSpec.for_profile(ds, m, profile, seed=0) for ds in ('mnist-lt', 'fashion-lt') for m in ('ce', 'cb-rs')}
 
@@ -154,6 +159,7 @@ def make_fig2(profile: str, out: str | Path | None = None) -> list[Path]:
         paths.append(save_figure(fig, out / 'figures' / f"fig2_features_{ds.replace('-', '_')}.png")); plt.close(fig)
     return paths
 
+# %% ../nbs/12_pipeline.ipynb #1bed1f4e
 def fig4_runs(profile, cifar10_images=None) -> dict:
     return _grid(('mnist-lt', 'cmnist-lt'), TABLE1_METHODS, profile, PROFILE_SEEDS[profile])
 
@@ -175,6 +181,7 @@ def make_fig4(profile: str, out: str | Path | None = None) -> Path:
     p = save_figure(fig, out / 'figures' / 'fig4_cmnist.png'); plt.close(fig)
     return p
 
+# %% ../nbs/12_pipeline.ipynb #849af053
 def table2_runs(profile, cifar10_images=None) -> dict:
     "Every Table 2 method (`Method.in_table2`) on CIFAR-10-LT ratio 100 (smoke: one run per kind, cpu: all); paper: both CIFARs x 100/50/10."
     if profile in ('smoke', 'cpu'):
@@ -202,6 +209,7 @@ def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None
                                            if profile != 'paper' else '.'), df, table2_markdown(df, profile))
     return df
 
+# %% ../nbs/12_pipeline.ipynb #14c79318
 def _load_features(store, spec) -> dict:
     p = store.run_dir(spec) / 'features.npz'
     if not p.exists(): raise FileNotFoundError(f"{p} is missing: run {spec.name} again with force=True")
@@ -219,6 +227,7 @@ def _by_gamma(store, runs: dict, kind: str, read=lambda r: r['metrics']) -> dict
         if k == kind: out.setdefault(float(g), []).append(read(store.load(s)))
     return dict(sorted(out.items()))
 
+# %% ../nbs/12_pipeline.ipynb #2c8350d6
 def fig1_runs(profile, cifar10_images=None) -> dict:
     "Re-sampling at each gamma: MNIST-LT (LeNet) x seeds, and the CIFAR set (ResNet-32), seed 0."
     cif = FIG_CIFAR[profile]
@@ -239,6 +248,7 @@ def make_fig1(profile: str, out: str | Path | None = None, cifar10_images=None) 
     path = save_figure(fig, out / 'figures' / 'fig1_balance.png'); plt.close(fig)
     return path
 
+# %% ../nbs/12_pipeline.ipynb #2750b2f8
 def _load_npz(path) -> dict:
     with np.load(path) as z: return {k: z[k] for k in z.files}
 
@@ -253,6 +263,7 @@ def _fig_models(name, profile, store, cifar10_images) -> tuple:
     runs = finished_runs(name, profile, store, cifar10_images)
     return runs, {m: ensure_artifacts(s, store) for m, s in runs.items()}
 
+# %% ../nbs/12_pipeline.ipynb #665ad75a
 @target('fig3', fig_models_runs, {'fig3_gradcam': 'Figure 3: Grad-CAM of the same test images under CE, CB-RS and CSA'}, cifar=True)
 def make_fig3(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/fig3_gradcam.png`: Grad-CAM of the same test images under the CE, CB-RS and CSA models."
@@ -272,6 +283,7 @@ def make_fig3(profile: str, out: str | Path | None = None, cifar10_images=None) 
     path = save_figure(fig, out / 'figures' / 'fig3_gradcam.png'); plt.close(fig)
     return path
 
+# %% ../nbs/12_pipeline.ipynb #84afaec4
 def fig9_runs(profile, cifar10_images=None) -> dict:
     "Re-sampling and CSA at each gamma on the CIFAR set, seed 0."
     cif, gr = FIG_CIFAR[profile], GAMMAS[profile]['resnet32']
@@ -293,6 +305,7 @@ def make_fig9(profile: str, out: str | Path | None = None, cifar10_images=None) 
     path = save_figure(fig, out / 'figures' / 'fig9_csa_gamma.png'); plt.close(fig)
     return path
 
+# %% ../nbs/12_pipeline.ipynb #3b3f72ba
 @target('fig10', fig_models_runs, {'fig10_tsne': 'Figure 10: t-SNE of test features of CE, CB-RS and CSA'}, cifar=True)
 def make_fig10(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/fig10_tsne.png`: t-SNE of test features of the CE, CB-RS and CSA models."
@@ -310,6 +323,7 @@ def make_fig10(profile: str, out: str | Path | None = None, cifar10_images=None)
     path = save_figure(fig, out / 'figures' / 'fig10_tsne.png'); plt.close(fig)
     return path
 
+# %% ../nbs/12_pipeline.ipynb #1b7911b7
 def csa_examples_runs(profile, cifar10_images=None) -> dict:
     return {'csa': fig_models_runs(profile, cifar10_images)['csa']}
 
@@ -425,6 +439,7 @@ def _cores() -> int:
     try: return len(os.sched_getaffinity(0))
     except AttributeError: return os.cpu_count() or 1
 
+# %% ../nbs/12_pipeline.ipynb #304497e4
 def job_layout(jobs: int | None = 1, device: str | None = None, launcher: str = 'local', slurm: dict | None = None) -> dict:
     "Where `jobs` runs go at once: one GPU per job where there are GPUs (and `device` is not cpu), else an even share of the cores."
     if launcher not in LAUNCHERS: raise ValueError(f"unknown launcher {launcher!r}; valid choices: {', '.join(LAUNCHERS)}")
@@ -457,6 +472,7 @@ def layout_text(layout: dict) -> str:
     return (f"{layout['jobs']} jobs at once in a process pool (spawn): {where}; notebook-replay runs (MNIST family) "
             f"on the CPU use 1 thread each, as with 1 job, so their results are bit-identical.")
 
+# %% ../nbs/12_pipeline.ipynb #b220294c
 def _init_worker(slots, layout: dict) -> None:
     "Pool worker start: claim a slot, see one GPU (if any), use an even share of the cores."
     slot = slots.get()
@@ -495,6 +511,7 @@ def _executor(layout: dict, out: Path):
     for i in range(layout['jobs']): slots.put(i)
     return ProcessPoolExecutor(max_workers=layout['jobs'], mp_context=ctx, initializer=_init_worker, initargs=(slots, layout))
 
+# %% ../nbs/12_pipeline.ipynb #886b38ca
 def run_one(spec: RunSpec, out: str | Path, engine: str = 'python', device: str | None = None) -> dict:
     "Execute one run into `out/runs` (papermill: an executed copy of `train.ipynb`; python: in this process); its name, metrics and where it ran."
     store = _store(out)
@@ -512,6 +529,7 @@ def _base_name(spec: RunSpec) -> str | None:
     m = get_method(spec.method)
     return replace(spec, method=m.stage1).name if m.stage2 and m.stage1 else None
 
+# %% ../nbs/12_pipeline.ipynb #75e0c53b
 def run_plan(specs: list[RunSpec], out: str | Path, engine: str = 'python', device: str | None = None, jobs: int | None = 1,
              launcher: str = 'local', slurm: dict | None = None, log=print, on_finished=None) -> dict:
     "Execute the unfinished `specs` into `out/runs` with the chosen executor; a run starts once the run it reuses is finished. {name: result}."
@@ -671,6 +689,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument('--device', default=None)
     return p
 
+# %% ../nbs/12_pipeline.ipynb #8878b0dd
 def _params(items: list[str]) -> tuple | None:
     "`NAME=VALUE` strings -> ((name, value), ...); a malformed one is an error naming it."
     bad = [x for x in items if '=' not in x or not x.split('=', 1)[0]]
