@@ -130,8 +130,9 @@ def find_split_list(filename: str, folder: str | Path | None = None) -> tuple[Pa
         f = d / filename
         if f.is_file():
             where = f"{how}/{SPLITS_FOLDER}/{filename}" if how != 'given folder' else f"given folder, {filename}"
-            note = f.with_name(filename + '.source')
-            return f, f"{where}, {note.read_text().strip()}" if note.is_file() else f"{where}, md5 {file_digest(f)['md5']}"
+            note, md5 = f.with_name(filename + '.source'), file_digest(f)['md5']
+            said = note.read_text().strip() if note.is_file() else ''
+            return f, f"{where}, {said}" if f"md5 {md5}," in said else f"{where}, md5 {md5}"   # a note only while the file is unchanged
     if folder is None and mirror_root() is None: return fetch_split_list(filename)
     where = '; '.join(f"{d} ({how})" for d, how in searched)
     raise FileNotFoundError(f"split list {filename} not found in {where}, and not downloaded ({'a folder was given' if folder is not None else 'CSA_DATA_MIRROR is set'}): {_mirror_hint()}")

@@ -106,6 +106,9 @@ def test_a_list_found_nowhere_is_downloaded_checked_and_reported(tmp_env, monkey
     assert p == tmp_env / 'data' / 'lt_splits' / 'Places_LT_test.txt' and p.read_bytes() == body
     assert how.startswith('downloaded from file://') and how.endswith(f'md5 {hashlib.md5(body).hexdigest()}, md5 as pinned, statistics as published')
     assert O.find_split_list('Places_LT_test.txt')[1] == f'CSA_DATA/lt_splits/Places_LT_test.txt, {how}'   # found later: still says so
+    p.write_text(p.read_text() + 'train/class09/x.jpg 9\n')              # edited since: the note no longer applies
+    assert O.find_split_list('Places_LT_test.txt')[1] == f"CSA_DATA/lt_splits/Places_LT_test.txt, md5 {O.file_digest(p)['md5']}"
+    p.write_bytes(body)
     O.SPLIT_LIST_CHECKS['Places_LT_test.txt']['stats'] = dict(images=4, classes=2, largest=2, smallest=1)
     with pytest.raises(ValueError, match='not the published'): O.fetch_split_list('Places_LT_test.txt', tmp_env / 'again')
     assert list((tmp_env / 'again').iterdir()) == []
