@@ -202,7 +202,9 @@ def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None
     df = table2_frame(specs, store)
     _write_table(out, 'table2', "Table 2 of the paper: every row in the paper's order with its six values (CIFAR-100-LT and CIFAR-10-LT at imbalance "
                  "100, 50, 10), then the rows beyond the paper, and beside each our top-1 test accuracy (%) of ResNet-32 at the final "
-                 "epoch, seed 0, or why it is missing. Rows other than CSA are the paper's quotes of the original papers' numbers. For CSA the reported predictor is "
+                 "epoch, seed 0, or why it is missing. Rows other than CSA are the paper's quotes of the original papers' numbers, trained with those papers' own "
+                 "recipes (base lr 0.1, decays that differ by paper: `10_experiments` lists them); all our rows share the CSA authors' "
+                 "recipe (lr 0.2), so our rows compare methods with each other. For CSA the reported predictor is "
                  "fixed in the method's definition before any test image is seen: the balanced head; the uniform head and the logit "
                  "mean of both heads are listed beside it. "
                  f"Profile `{profile}`" + (": a shortened schedule, so lower numbers than the paper's 200 epochs are expected."
