@@ -1,0 +1,67 @@
+"""Linear probe of finished runs' representations: cRT (the `crt` method's stage 2, same settings) on each run's frozen backbone.
+
+    python tools/probe_features.py --images PATH/cifar10-jpeg.tar.gz --profile cpu ce cb-focal ce-drw
+
+For every method named, the finished run of that method (CIFAR-10-LT ratio 100, seed 0, the given profile) must have its
+`model.pt`. The classifier is re-trained exactly as the `crt` method re-trains CE's: a copy of the run's head, 10 epochs of
+class-aware sampling on cached un-augmented features, cosine learning rate from the spec's lr, SGD with its momentum and weight
+decay. `--check crt` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the `crt` run).
+Writes `outputs/analysis/feature_probe_<profile>.json` and `.md` (atomically); no run or result is changed.
+"""
+import argparse, json, sys, time
+from pathlib import Path
+import torch
+from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text
+from csa_nb.experiments import RunSpec, ResultStore, load_trained, transforms_for
+from csa_nb.train import retrain_classifier, cosine_lr, get_method, METHODS
+
+def probe(spec: RunSpec, store: ResultStore) -> dict:
+    model, data = load_trained(spec, store, 'cpu')
+    if not isinstance(getattr(model, 'head', None), torch.nn.Linear):
+        raise SystemExit(f"{spec.name}: the probe needs a plain linear head (method {spec.method!r} has {type(getattr(model, 'head', None)).__name__})")
+    t0 = time.perf_counter()
+    _, hist = retrain_classifier(model, data, epochs=10, lr_fn=cosine_lr(spec.lr, 10), batch_size=spec.batch_size, seed=spec.seed,
+                                 prepare=transforms_for(data)[1], momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0,
+                                 desc=f'probe {spec.method}')
+    m = hist[-1]['test']
+    return dict(run=spec.name, method=spec.method, epochs=spec.epochs, stage1=store.load(spec)['metrics'],
+                probe={k: m[k] for k in ('all', 'many', 'medium', 'few', 'per_class')}, seconds=round(time.perf_counter() - t0, 1))
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('methods', nargs='+'); ap.add_argument('--images', required=True); ap.add_argument('--profile', default='cpu')
+    ap.add_argument('--check', action='store_true', help="also re-derive the committed crt result of the same profile from the ce backbone")
+    a = ap.parse_args(argv)
+    unknown = [m for m in a.methods if m not in METHODS]
+    if unknown: raise SystemExit(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    torch.set_num_threads(1)
+    store = ResultStore(outputs_root() / 'runs')
+    spec = lambda m: RunSpec.for_profile('cifar10-lt', m, a.profile, images=a.images)
+    rows, check = [], None
+    if a.check:
+        ce, crt = spec('ce'), spec('crt')
+        r = probe(ce, store); ref = store.load(crt)['metrics']['all']
+        check = dict(crt_run=crt.name, committed=ref, probe=r['probe']['all'], equal=abs(ref - r['probe']['all']) < 0.05)
+        print(f"check: cRT of {crt.name} committed {ref}, re-derived {r['probe']['all']}", file=sys.stderr)
+        rows.append(r)
+    for m in a.methods:
+        s = spec(m)
+        if not store.has(s): raise SystemExit(f"run {s.name} has not finished (outputs/runs/{s.name}/result.json missing)")
+        if any(r['run'] == s.name for r in rows): continue
+        rows.append(probe(s, store)); print(f"{s.name}: stage 1 {rows[-1]['stage1']['all']}, probe {rows[-1]['probe']['all']}", file=sys.stderr)
+    out = outputs_root() / 'analysis'; out.mkdir(parents=True, exist_ok=True)
+    res = dict(profile=a.profile, images=Path(a.images).name, check=check, rows=rows, torch=torch.__version__)
+    atomic_write_json(out / f'feature_probe_{a.profile}.json', res)
+    md = [f"# Linear probe of the representations (profile `{a.profile}`, CIFAR-10-LT ratio 100, seed 0, {Path(a.images).name})", '',
+          "cRT's stage 2 (10 epochs of class-aware sampling on frozen, un-augmented features; `tools/probe_features.py`) on each run's backbone: "
+          "how good the features are once the classifier is re-balanced, whatever the stage-1 loss did to the classifier.", '',
+          '| run | method | epochs | stage 1 All | probe All | Many | Medium | Few |', '| --- ' * 8 + '|']
+    for r in rows:
+        p = r['probe']; md.append(f"| {r['run']} | {r['method']} | {r['epochs']} | {r['stage1']['all']:.2f} | {p['all']:.2f} | "
+                                  f"{p['many']:.1f} | {p['medium']:.1f} | {p['few']:.1f} |")
+    if check: md += ['', f"Check: the probe of the `ce` backbone re-derives the committed cRT run {check['crt_run']}: "
+                         f"{check['probe']:.2f} against {check['committed']:.2f}."]
+    atomic_write_text(out / f'feature_probe_{a.profile}.md', '\n'.join(md) + '\n')
+    print('\n'.join(md))
+
+if __name__ == '__main__': main()
