@@ -3,24 +3,25 @@
     python tools/probe_features.py --images PATH/cifar10-jpeg.tar.gz --profile cpu ce cb-focal ce-drw
 
 For every method named, the finished run of that method (CIFAR-10-LT ratio 100, seed 0, the given profile) must have its
-`model.pt`. The classifier is re-trained exactly as the `crt` method re-trains CE's: a copy of the run's head, 10 epochs of
-class-aware sampling on cached un-augmented features, cosine learning rate from the spec's lr, SGD with its momentum and weight
-decay. `--check crt` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the `crt` run).
+`model.pt`. The classifier is re-trained exactly as the `crt` method re-trains CE's: a copy of the run's head, its crt_epochs
+(10) of class-aware sampling on cached un-augmented features, cosine learning rate from the spec's lr, SGD with its momentum and weight
+decay. `--check` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the `crt` run).
 Writes `outputs/analysis/feature_probe_<profile>.json` and `.md` (atomically); no run or result is changed.
 """
-import argparse, json, sys, time
+import argparse, sys, time
 from pathlib import Path
 import torch
 from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text
 from csa_nb.experiments import RunSpec, ResultStore, load_trained, transforms_for
-from csa_nb.train import retrain_classifier, cosine_lr, get_method, METHODS
+from csa_nb.train import retrain_classifier, cosine_lr, METHODS
 
 def probe(spec: RunSpec, store: ResultStore) -> dict:
     model, data = load_trained(spec, store, 'cpu')
     if not isinstance(getattr(model, 'head', None), torch.nn.Linear):
         raise SystemExit(f"{spec.name}: the probe needs a plain linear head (method {spec.method!r} has {type(getattr(model, 'head', None)).__name__})")
     t0 = time.perf_counter()
-    _, hist = retrain_classifier(model, data, epochs=10, lr_fn=cosine_lr(spec.lr, 10), batch_size=spec.batch_size, seed=spec.seed,
+    n = RunSpec.for_profile(spec.dataset, 'crt', spec.profile, imb_factor=spec.imb_factor, images=spec.images).crt_epochs   # the crt method's own
+    _, hist = retrain_classifier(model, data, epochs=n, lr_fn=cosine_lr(spec.lr, n), batch_size=spec.batch_size, seed=spec.seed,
                                  prepare=transforms_for(data)[1], momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0,
                                  desc=f'probe {spec.method}')
     m = hist[-1]['test']
