@@ -1,11 +1,14 @@
-"""Linear probe of finished runs' representations: cRT (the `crt` method's stage 2, same settings) on each run's frozen backbone.
+"""Linear probe of finished runs' representations: cRT (the `crt` method's stage 2, same settings) on each run's frozen backbone;
+and how well each run's own stage-1 model fits its training images.
 
     python tools/probe_features.py --images PATH/cifar10-jpeg.tar.gz --profile cpu ce cb-focal ce-drw
 
 For every method named, the finished run of that method (CIFAR-10-LT ratio 100, seed 0, the given profile) must have its
 `model.pt`. The classifier is re-trained exactly as the `crt` method re-trains CE's: a copy of the run's head, its crt_epochs
 (10) of class-aware sampling on cached un-augmented features, cosine learning rate from the spec's lr, SGD with its momentum and weight
-decay. `--check` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the `crt` run).
+decay. Each row also gives the fit: the stage-1 model's top-1 accuracy, per class, on the un-augmented training images it
+was trained on. `--check` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the
+`crt` run).
 Writes `outputs/analysis/feature_probe_<profile>.json` and `.md` (atomically); no run or result is changed.
 """
 import argparse, sys, time
@@ -14,18 +17,21 @@ import torch
 from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text
 from csa_nb.experiments import RunSpec, ResultStore, load_trained, transforms_for
 from csa_nb.train import retrain_classifier, cosine_lr, METHODS
+from csa_nb.metrics import predict, per_class_accuracy
 
 def probe(spec: RunSpec, store: ResultStore) -> dict:
     model, data = load_trained(spec, store, 'cpu')
     if not isinstance(getattr(model, 'head', None), torch.nn.Linear):
         raise SystemExit(f"{spec.name}: the probe needs a plain linear head (method {spec.method!r} has {type(getattr(model, 'head', None)).__name__})")
     t0 = time.perf_counter()
+    pc = per_class_accuracy(predict(model, data.train_x, transforms_for(data)[1]).argmax(1), data.train_y, data.num_classes)
+    fit = dict(all=round(float((pc * torch.tensor(data.counts)).sum() / sum(data.counts)) * 100, 2), per_class=[round(float(a) * 100, 1) for a in pc])
     n = RunSpec.for_profile(spec.dataset, 'crt', spec.profile, imb_factor=spec.imb_factor, images=spec.images).crt_epochs   # the crt method's own
     _, hist = retrain_classifier(model, data, epochs=n, lr_fn=cosine_lr(spec.lr, n), batch_size=spec.batch_size, seed=spec.seed,
                                  prepare=transforms_for(data)[1], momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0,
                                  desc=f'probe {spec.method}')
     m = hist[-1]['test']
-    return dict(run=spec.name, method=spec.method, epochs=spec.epochs, stage1=store.load(spec)['metrics'],
+    return dict(run=spec.name, method=spec.method, epochs=spec.epochs, stage1=store.load(spec)['stage1_metrics'], fit=fit,
                 probe={k: m[k] for k in ('all', 'many', 'medium', 'few', 'per_class')}, seconds=round(time.perf_counter() - t0, 1))
 
 def main(argv=None):
@@ -56,10 +62,13 @@ def main(argv=None):
     md = [f"# Linear probe of the representations (profile `{a.profile}`, CIFAR-10-LT ratio 100, seed 0, {Path(a.images).name})", '',
           "cRT's stage 2 (10 epochs of class-aware sampling on frozen, un-augmented features; `tools/probe_features.py`) on each run's backbone: "
           "how good the features are once the classifier is re-balanced, whatever the stage-1 loss did to the classifier.", '',
-          '| run | method | epochs | stage 1 All | probe All | Many | Medium | Few |', '| --- ' * 8 + '|']
+          "Fit: the run's own stage-1 model on its un-augmented training images (top-1 %), over all of them and on the rarest "
+          "class (the last one).", '',
+          '| run | method | epochs | stage 1 All | probe All | Many | Medium | Few | fit All | fit, rarest class |', '| --- ' * 10 + '|']
     for r in rows:
-        p = r['probe']; md.append(f"| {r['run']} | {r['method']} | {r['epochs']} | {r['stage1']['all']:.2f} | {p['all']:.2f} | "
-                                  f"{p['many']:.1f} | {p['medium']:.1f} | {p['few']:.1f} |")
+        st1 = METHODS[r['method']].stage1
+        p = r['probe']; md.append(f"| {r['run']} | {r['method'] + (f' (its stage 1: {st1})' if st1 else '')} | {r['epochs']} | {r['stage1']['all']:.2f} | {p['all']:.2f} | "
+                                  f"{p['many']:.1f} | {p['medium']:.1f} | {p['few']:.1f} | {r['fit']['all']:.1f} | {r['fit']['per_class'][-1]:.1f} |")
     if check: md += ['', f"Check: the probe of the `ce` backbone re-derives the committed cRT run {check['crt_run']}: "
                          f"{check['probe']:.2f} against {check['committed']:.2f}."]
     atomic_write_text(out / f'feature_probe_{a.profile}.md', '\n'.join(md) + '\n')
