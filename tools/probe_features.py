@@ -24,8 +24,9 @@ def probe(spec: RunSpec, store: ResultStore) -> dict:
     if not isinstance(getattr(model, 'head', None), torch.nn.Linear):
         raise SystemExit(f"{spec.name}: the probe needs a plain linear head (method {spec.method!r} has {type(getattr(model, 'head', None)).__name__})")
     t0 = time.perf_counter()
-    pc = per_class_accuracy(predict(model, data.train_x, transforms_for(data)[1]).argmax(1), data.train_y, data.num_classes)
-    fit = dict(all=round(float((pc * torch.tensor(data.counts)).sum() / sum(data.counts)) * 100, 2), per_class=[round(float(a) * 100, 1) for a in pc])
+    pred = predict(model, data.train_x, transforms_for(data)[1]).argmax(1)
+    fit = dict(all=round(float((pred == data.train_y).double().mean()) * 100, 2),
+               per_class=[round(float(a) * 100, 1) for a in per_class_accuracy(pred, data.train_y, data.num_classes)])
     n = RunSpec.for_profile(spec.dataset, 'crt', spec.profile, imb_factor=spec.imb_factor, images=spec.images).crt_epochs   # the crt method's own
     _, hist = retrain_classifier(model, data, epochs=n, lr_fn=cosine_lr(spec.lr, n), batch_size=spec.batch_size, seed=spec.seed,
                                  prepare=transforms_for(data)[1], momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0,
