@@ -264,10 +264,95 @@ def run_experiment(spec: RunSpec, store: ResultStore | None = None, device=None,
     try: return _run(spec, store, device, on_epoch_end)
     finally: torch.set_num_threads(threads)
 
-# %% ../nbs/10_experiments.ipynb #08efe8a7
+# %% ../nbs/10_experiments.ipynb #7b65f3f0
+@dataclass
+class _RunEnv:
+    "What the parts of one run share: its spec, method, data and device, and where and how it trains."
+    spec: RunSpec
+    method: object          # the `Method`
+    data: object            # the `LTDataset`
+    device: torch.device
+    precision: object       # the `Precision`
+    rd: Path                # the run's folder
+    main: bool              # this process writes (rank 0, or the only process)
+    on_epoch_end: object
+    torch_state: torch.Tensor   # torch's generator right after the model drew its weights: the notebooks' data-order stream
+    def __post_init__(self): self.train_prep, self.test_prep = transforms_for(self.data)
+    @property
+    def notebook(self) -> bool: return self.spec.rng == 'notebook'
+    @property
+    def opt_kw(self) -> dict: return dict(momentum=self.spec.momentum or 0.0, weight_decay=self.spec.weight_decay or 0.0)
+    def ac(self): return autocast(self.device, self.precision)
+    def evaluate(self, m) -> dict:
+        return summarize(predict(m, self.data.test_x, prepare=self.test_prep, autocast_ctx=self.ac), self.data.test_y,
+                         self.data.counts, self.data.groups)
+    def notebook_sampler(self, kind, **kw):
+        return NotebookSampler(self.data.train_y, self.data.num_classes, kind, seed=self.spec.seed, torch_state=self.torch_state, **kw)
+    def loop_kw(self, **kw) -> dict:
+        "The keywords every training loop of the run takes: schedule, batch, seed, precision, its checkpoint, progress."
+        s = self.spec
+        return dict(epochs=s.epochs, lr_fn=lr_schedule(s), batch_size=s.batch_size, seed=s.seed, prepare=self.train_prep,
+                    precision=self.precision, ckpt_path=self.rd / 'stage1.ckpt', desc=s.name, on_epoch_end=self.on_epoch_end,
+                    **self.opt_kw, **kw)
+
+# %% ../nbs/10_experiments.ipynb #7ff6012d
+def _train_csa(env: _RunEnv, model) -> tuple:
+    "(network, history, history of the reported predictor, result extras) of a CSA run; writes the model and inspection files."
+    s, data = env.spec, env.data
+    net = CSANet(model.backbone, data.num_classes).to(env.device)
+    hist = fit_csa(net, data, uniform_loss=make_loss(env.method.loss, data.counts, dict(s.params or ())), start_epoch=s.start_epoch,
+                   bank_size=s.bank_size, fit_threshold=s.fit_threshold, mixup_alpha=s.mixup_alpha,
+                   balanced_sampler=balanced_branch_sampler(data.train_y, data.num_classes, s.gamma, len(data.train_y)),
+                   **env.loop_kw(evaluate=lambda m: evaluate_heads(m, data, env.test_prep, env.ac)))
+    if not hist: raise ValueError(f"run {s.name} has no epochs to report (epochs={s.epochs})")
+    chosen = env.method.predictor   # declared in the method's definition, never picked by test accuracy
+    extra = {'predictors': hist[-1]['test'], 'metrics_predictor': chosen, 'csa_step_order': CSA_STEP_ORDER}
+    if env.main:
+        atomic_torch_save({'model': net.state_dict(), 'spec': s.to_dict()}, env.rd / 'model.pt')
+        save_artifacts(net, data, env.rd, env.test_prep, env.ac, seed=s.seed, fit_threshold=s.fit_threshold)
+    return net, hist, [{**r, 'test': r['test'][chosen]} for r in hist], extra
+
+# %% ../nbs/10_experiments.ipynb #35408faa
+def _train_stage1(env: _RunEnv, model, store: ResultStore) -> tuple:
+    "(model, stage-1 history, where stage 1 comes from) of a single-model method; writes `model.pt` when it trained."
+    s, data, method = env.spec, env.data, env.method
+    base = get_method(method.stage1) if method.stage2 else method   # the method whose training is stage 1
+    base_spec = replace(s, method=base.name) if method.stage2 else s
+    if method.stage2 and store.has(base_spec) and (store.run_dir(base_spec) / 'model.pt').exists():
+        model.load_state_dict(torch.load(store.run_dir(base_spec) / 'model.pt', map_location=env.device)['model'])
+        return model, store.load(base_spec)['history']['stage1'], f'reused from run {base_spec.name}'
+    bp = dict(base_spec.params or ())
+    length = {'length': len(data.train_y)} if (s.epoch_length == 'dataset' and base.sampler == 'class-aware') else {}
+    sampler = (env.notebook_sampler(base.sampler, gamma=s.gamma, **length) if env.notebook else
+               make_sampler(base.sampler, data.train_y, data.num_classes, gamma=s.gamma, **length))
+    if base.step is not None:   # a method with a step of its own (BBN, CMO, ...): its network, streams and step
+        model, samplers, step = STEPS[base.step](model, data, bp, env.precision, s.epochs)
+        hist = train_loop(model.to(env.device), data.train_x, data.train_y, samplers, step, **env.loop_kw(evaluate=env.evaluate))
+    else:
+        loss_fn, sampler = deferred_parts(base, make_loss(base.loss, data.counts, bp), sampler, data.train_y, data.counts, s.epochs, bp)
+        hist = fit(model, data.train_x, data.train_y, sampler, loss_fn=loss_fn, mix=make_mixer(base.mixing, data.counts, s.mixup_alpha, bp),
+                   **env.loop_kw(evaluate=env.evaluate))
+    if env.main: atomic_torch_save({'model': model.state_dict(), 'spec': s.to_dict()}, env.rd / 'model.pt')
+    return model, hist, 'trained in this run'
+
+def _train_stage2(env: _RunEnv, model) -> list:
+    "History of the method's stage 2 (cRT or LWS) on the frozen stage-1 model; [] for a one-stage method."
+    s, method = env.spec, env.method
+    if not method.stage2: return []
+    crt_lr = cosine_lr(s.lr, s.epochs) if s.schedule is None else cosine_lr(s.lr, s.crt_epochs)
+    base = get_method(method.stage1)
+    # the notebooks build cRT's class-aware sampler after stage 1, on Python's stream as stage 1 left it
+    crt_sampler = (env.notebook_sampler('class-aware', python_state=env.notebook_sampler(base.sampler).python_state_after(s.epochs))
+                   if env.notebook else None)
+    _, hist = retrain_classifier(model, env.data, epochs=s.crt_epochs, lr_fn=crt_lr, batch_size=s.batch_size, seed=s.seed,
+                                 precision=env.precision, prepare=env.test_prep, ckpt_path=env.rd / 'crt.ckpt',
+                                 on_epoch_end=env.on_epoch_end, sampler=crt_sampler, head=STAGE2[method.stage2](model.head),
+                                 desc=method.label, **env.opt_kw)
+    return hist
+
+# %% ../nbs/10_experiments.ipynb #ee21ab02
 def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) -> dict:
     precision = precision_for(spec.precision, device)   # float32 unless the spec asks for autocast
-    ac = lambda: autocast(device, precision)
     w = D.world()   # several processes (torchrun): all train, rank 0 alone writes
     rd = store.run_dir(spec)
     if w.main: rd.mkdir(parents=True, exist_ok=True); atomic_write_json(rd / 'spec.json', spec.to_dict())
@@ -276,72 +361,21 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
     seed_everything(spec.seed)
     data = build_dataset(spec.dataset, spec.imb_factor, device, **_data_kw(spec))
     method = get_method(spec.method)
-    train_prep, test_prep = transforms_for(data)
-    opt_kw = dict(momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0)
-    notebook = spec.rng == 'notebook'
-    model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed, notebook_init=notebook).to(device)
+    model = build_model(spec.arch, data.in_channels, data.num_classes, seed=spec.seed, notebook_init=spec.rng == 'notebook').to(device)
     if method.head == 'normed': model.head = NormedLinear(model.head.in_features, data.num_classes).to(device)   # LDAM's cosine classifier
-    params = dict(spec.params or ())
-    torch_state = torch.get_rng_state()   # where the notebooks' data-order stream starts: right after the model drew its weights
-    def notebook_sampler(kind, **kw):
-        return NotebookSampler(data.train_y, data.num_classes, kind, seed=spec.seed, torch_state=torch_state, **kw)
-    evaluate = lambda m: summarize(predict(m, data.test_x, prepare=test_prep, autocast_ctx=ac), data.test_y, data.counts, data.groups)
-    stage1_from, hist1, extra = 'trained in this run', None, {}
+    env = _RunEnv(spec, method, data, device, precision, rd, w.main, on_epoch_end, torch.get_rng_state())
     if method.csa:
-        net = CSANet(model.backbone, data.num_classes).to(device)
-        hist1 = fit_csa(net, data, uniform_loss=make_loss(method.loss, data.counts, params), epochs=spec.epochs, lr_fn=lr_schedule(spec), batch_size=spec.batch_size, seed=spec.seed,
-                        prepare=train_prep, evaluate=lambda m: evaluate_heads(m, data, test_prep, ac), start_epoch=spec.start_epoch,
-                        bank_size=spec.bank_size, fit_threshold=spec.fit_threshold, mixup_alpha=spec.mixup_alpha,
-                        balanced_sampler=balanced_branch_sampler(data.train_y, data.num_classes, spec.gamma, len(data.train_y)),
-                        precision=precision, ckpt_path=rd / 'stage1.ckpt', desc=spec.name, on_epoch_end=on_epoch_end, **opt_kw)
-        if not hist1: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs})")
-        preds = hist1[-1]['test']
-        chosen = method.predictor   # declared in the method's definition, never picked by test accuracy
-        extra = {'predictors': preds, 'metrics_predictor': chosen, 'csa_step_order': CSA_STEP_ORDER}
-        final_hist = [{**r, 'test': r['test'][chosen]} for r in hist1]
-        if w.main:
-            atomic_torch_save({'model': net.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
-            save_artifacts(net, data, rd, test_prep, ac, seed=spec.seed, fit_threshold=spec.fit_threshold)
-        hist2 = []
+        trained, hist1, final_hist, extra = _train_csa(env, model)
+        stage1_from, hist2 = 'trained in this run', []
     else:
-        base = get_method(method.stage1) if method.stage2 else method   # the method whose training is stage 1
-        base_spec = replace(spec, method=base.name) if method.stage2 else spec
-        if method.stage2 and store.has(base_spec) and (store.run_dir(base_spec) / 'model.pt').exists():
-            model.load_state_dict(torch.load(store.run_dir(base_spec) / 'model.pt', map_location=device)['model'])
-            hist1, stage1_from = store.load(base_spec)['history']['stage1'], f'reused from run {base_spec.name}'
-        if hist1 is None:
-            bp = dict(base_spec.params or ())
-            length = {'length': len(data.train_y)} if (spec.epoch_length == 'dataset' and base.sampler == 'class-aware') else {}
-            sampler = (notebook_sampler(base.sampler, gamma=spec.gamma, **length) if notebook else
-                       make_sampler(base.sampler, data.train_y, data.num_classes, gamma=spec.gamma, **length))
-            loop_kw = dict(epochs=spec.epochs, lr_fn=lr_schedule(spec), batch_size=spec.batch_size, seed=spec.seed, prepare=train_prep,
-                           evaluate=evaluate, precision=precision, ckpt_path=rd / 'stage1.ckpt', desc=spec.name,
-                           on_epoch_end=on_epoch_end, **opt_kw)
-            if base.step is not None:   # a method with a step of its own (BBN, CMO, ...): its network, streams and step
-                model, samplers, step = STEPS[base.step](model, data, bp, precision, spec.epochs)
-                hist1 = train_loop(model.to(device), data.train_x, data.train_y, samplers, step, **loop_kw)
-            else:
-                loss_fn, sampler = deferred_parts(base, make_loss(base.loss, data.counts, bp), sampler, data.train_y, data.counts,
-                                                  spec.epochs, bp)
-                hist1 = fit(model, data.train_x, data.train_y, sampler, loss_fn=loss_fn,
-                            mix=make_mixer(base.mixing, data.counts, spec.mixup_alpha, bp), **loop_kw)
-            if w.main: atomic_torch_save({'model': model.state_dict(), 'spec': spec.to_dict()}, rd / 'model.pt')
-        hist2 = []
-        if method.stage2:
-            crt_lr = cosine_lr(spec.lr, spec.epochs) if spec.schedule is None else cosine_lr(spec.lr, spec.crt_epochs)
-            # the notebooks build cRT's class-aware sampler after stage 1, on Python's stream as stage 1 left it
-            crt_sampler = (notebook_sampler('class-aware', python_state=notebook_sampler(base.sampler).python_state_after(spec.epochs))
-                           if notebook else None)
-            _, hist2 = retrain_classifier(model, data, epochs=spec.crt_epochs, lr_fn=crt_lr, batch_size=spec.batch_size,
-                                          seed=spec.seed, precision=precision, prepare=test_prep, ckpt_path=rd / 'crt.ckpt',
-                                          on_epoch_end=on_epoch_end, sampler=crt_sampler, head=STAGE2[method.stage2](model.head),
-                                          desc=method.label, **opt_kw)
+        model, hist1, stage1_from = _train_stage1(env, model, store)
+        hist2, extra, trained = _train_stage2(env, model), {}, model
         final_hist = hist2 if method.stage2 else hist1
         if not final_hist: raise ValueError(f"run {spec.name} has no epochs to report (epochs={spec.epochs}, crt_epochs={spec.crt_epochs})")
         bb = getattr(model, 'backbone', None)
-        if getattr(bb, 'feat_dim', None) == 2 and not method.stage2 and w.main: _save_features(model, data, rd / 'features.npz', ac)
+        if getattr(bb, 'feat_dim', None) == 2 and not method.stage2 and w.main: _save_features(model, data, rd / 'features.npz', env.ac)
         if hasattr(bb, 'forward_map') and isinstance(getattr(model, 'head', None), torch.nn.Linear) and not method.stage2 and w.main:
-            save_artifacts(model, data, rd, test_prep, ac, seed=spec.seed)
+            save_artifacts(model, data, rd, env.test_prep, env.ac, seed=spec.seed)
     result = {
         'name': spec.name, 'spec': spec.to_dict(), 'method': method.description,
         'dataset': {'name': data.name, 'source': data.source, 'counts': data.counts, 'train_size': len(data.train_y),
@@ -351,7 +385,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         'stage1_from': stage1_from, 'history': {'stage1': hist1, 'crt': hist2},
         'wall_seconds': round(time.perf_counter() - t0, 2), 'seconds_per_epoch': _per_epoch(hist1),
         'device': device_name(device), 'precision': precision.name,
-        'provenance': prov, **({'distributed': D.describe_world(w, device, net if method.csa else model)} if w.parallel else {}),
+        'provenance': prov, **({'distributed': D.describe_world(w, device, trained)} if w.parallel else {}),
     }
     if w.main:
         store.save(spec, result)
