@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, json, math, os, shutil, time
 from dataclasses import dataclass, asdict, replace, fields
 from pathlib import Path
+from fastcore.basics import patch
 import numpy as np
 import torch
 from .core import (seed_everything, pick_device, precision_for, autocast, outputs_root, atomic_write_json,
@@ -74,7 +75,7 @@ def default_profile() -> str:
     "'paper' when a CUDA GPU is visible, else 'cpu'."
     return 'paper' if torch.cuda.is_available() else 'cpu'
 
-# %% ../nbs/10_experiments.ipynb #ecf7f7bb
+# %% ../nbs/10_experiments.ipynb #ba8f949a
 @dataclass(frozen=True)
 class RunSpec:
     "Everything that decides a run's outcome; its hash names the run."
@@ -104,50 +105,7 @@ class RunSpec:
     image_size: int | None = None        # image folders (`folder:PATH`): the side images are resized to; ImageNet-LT / Places-LT: the crop side
     subset: int | None = None            # smoke profile on CIFAR: head class capped at this many images, test at subset // 5 per class
 
-    def __post_init__(self):
-        check_dataset_name(self.dataset); m = get_method(self.method); check_profile(self.profile)
-        object.__setattr__(self, 'imb_factor', check_imb_factor(self.imb_factor))
-        for f in ('seed', 'epochs', 'crt_epochs', 'batch_size'):
-            v = getattr(self, f)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{f} must be a non-negative integer, got {v!r}")
-            object.__setattr__(self, f, int(v))
-        if self.batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0): raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.arch not in ARCHS: raise ValueError(f"unknown architecture {self.arch!r}; valid choices: {', '.join(ARCHS)}")
-        if self.schedule not in (None, 'warmup-step', 'cosine'): raise ValueError(f"unknown schedule {self.schedule!r}; valid choices: None (cosine), 'warmup-step', 'cosine'")
-        if self.epoch_length not in (None, 'dataset'): raise ValueError(f"unknown epoch_length {self.epoch_length!r}; valid choices: None, 'dataset'")
-        if not m.stage2: object.__setattr__(self, 'crt_epochs', 0)  # not part of such a run
-        if m.name == 'rs-gamma':
-            if self.gamma is None or not 0.0 <= float(self.gamma) <= 1.0:
-                raise ValueError(f"method rs-gamma needs gamma in [0, 1] (0 natural, 1 balanced), got {self.gamma!r}")
-        elif m.csa and self.gamma is not None:   # the balanced branch's exponent; 1 is the class-aware default (same run)
-            if not 0.0 <= float(self.gamma) <= 1.0:
-                raise ValueError(f"gamma for {m.name} must be in [0, 1] (0 a second uniform stream, 1 class-aware), got {self.gamma!r}")
-            object.__setattr__(self, 'gamma', None if float(self.gamma) == 1.0 else float(self.gamma))
-        else: object.__setattr__(self, 'gamma', None)
-        if m.csa:
-            if self.arch == 'lenet2':
-                raise ValueError(f"csa needs a backbone with a convolutional feature map; valid choices: {', '.join(a for a in ARCHS if a != 'lenet2')}")
-            for f, d in zip(CSA_FIELDS, (10, 128, 0.8)):
-                if getattr(self, f) is None: object.__setattr__(self, f, d)
-        else:
-            for f in CSA_FIELDS: object.__setattr__(self, f, None)
-        if not m.mixup: object.__setattr__(self, 'mixup_alpha', None)
-        elif self.mixup_alpha is None: object.__setattr__(self, 'mixup_alpha', 1.0)
-        if self.rng not in (None, *RNG_CHOICES):
-            raise ValueError(f"unknown rng {self.rng!r}; valid choices: {', '.join(RNG_CHOICES)}")
-        if self.rng == 'per-epoch': object.__setattr__(self, 'rng', None)
-        if self.precision not in (None, *PRECISION_CHOICES):
-            raise ValueError(f"unknown precision {self.precision!r}; valid choices: {', '.join(PRECISION_CHOICES)}")
-        if self.precision == 'fp32': object.__setattr__(self, 'precision', None)
-        given = dict(self.params or ())
-        known = dict(m.defaults)
-        bad = sorted(set(given) - set(known))
-        if bad: raise ValueError(f"method {m.name} has no parameter {bad[0]!r}; valid choices: {', '.join(known) or 'none'}")
-        object.__setattr__(self, 'params', tuple(sorted({**known, **{k: type(known[k])(v) for k, v in given.items()}}.items())) or None)
-        if self.rng == 'notebook' and m.csa:
-            raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
+    def __post_init__(self): _check_and_fill(self)
 
     def identity(self) -> dict:
         "The fields that decide the outcome (all but `profile` and unset options; an image folder by its name)."
@@ -173,28 +131,76 @@ class RunSpec:
         d['dataset'] = self.dataset_label
         return d
 
-    @classmethod
-    def for_profile(cls, dataset: str, method: str, profile: str = 'paper', seed: int = 0,
-                    imb_factor: float = 0.01, epochs: int | None = None, **overrides) -> 'RunSpec':
-        "The spec of `profile` for `dataset` and `method`; `epochs` and other fields may be overridden."
-        check_dataset_name(dataset); check_profile(profile)
-        if dataset.startswith(FOLDER_PREFIX):   # an image folder: the CIFAR protocol, a backbone for its image size, its own counts
-            p, imb_factor = folder_protocol(dataset[len(FOLDER_PREFIX):], overrides.pop('image_size', None), overrides.pop('arch', None)), 1.0
-        elif dataset not in PROTOCOLS: raise ValueError(f"no protocol for dataset {dataset!r}; known: {', '.join(PROTOCOLS)}")
-        else: p = dict(PROTOCOLS[dataset])
-        cifar_like = p.get('schedule') == 'warmup-step'
-        if profile == 'smoke': p.update(epochs=2 if cifar_like else 1, crt_epochs=1)
-        if profile == 'smoke' and dataset in SMOKE_SUBSET: p['subset'] = SMOKE_SUBSET[dataset]   # a pipeline check, not a result
-        if profile == 'smoke': p.update(SMOKE_OVERRIDES.get(dataset, {}))
-        if profile == 'cpu' and cifar_like and (dataset in CPU_EPOCHS or dataset.startswith(FOLDER_PREFIX)):
-            p['epochs'] = CPU_EPOCHS.get(dataset, 30)   # image folders: as CIFAR
-        if epochs is not None: p['epochs'] = epochs
-        if cifar_like and 'start_epoch' not in overrides:   # CSA starts at the same fraction of training (10/200)
-            p['start_epoch'] = max(1, round(10 * p['epochs'] / 200)) if p['epochs'] < 200 else 10
-        elif p.get('schedule') == 'cosine' and 'start_epoch' not in overrides:   # ImageNet-LT / Places-LT: 10/90
-            p['start_epoch'] = max(1, round(10 * p['epochs'] / 90)) if p['epochs'] < 90 else 10
-        p.update({k: v for k, v in overrides.items() if v is not None or k not in p})
-        return cls(dataset, method, seed=seed, imb_factor=imb_factor, profile=profile, **p)
+# %% ../nbs/10_experiments.ipynb #f65eb392
+def _check_and_fill(s: RunSpec):
+    "Check every field of `s`, fill in the method's defaults and set to None what the method does not use (in place: the spec is frozen)."
+    check_dataset_name(s.dataset); m = get_method(s.method); check_profile(s.profile)
+    object.__setattr__(s, 'imb_factor', check_imb_factor(s.imb_factor))
+    for f in ('seed', 'epochs', 'crt_epochs', 'batch_size'):
+        v = getattr(s, f)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"{f} must be a non-negative integer, got {v!r}")
+        object.__setattr__(s, f, int(v))
+    if s.batch_size < 1: raise ValueError(f"batch_size must be >= 1, got {s.batch_size}")
+    if not (isinstance(s.lr, (int, float)) and s.lr > 0): raise ValueError(f"lr must be a positive number, got {s.lr!r}")
+    if s.arch not in ARCHS: raise ValueError(f"unknown architecture {s.arch!r}; valid choices: {', '.join(ARCHS)}")
+    if s.schedule not in (None, 'warmup-step', 'cosine'): raise ValueError(f"unknown schedule {s.schedule!r}; valid choices: None (cosine), 'warmup-step', 'cosine'")
+    if s.epoch_length not in (None, 'dataset'): raise ValueError(f"unknown epoch_length {s.epoch_length!r}; valid choices: None, 'dataset'")
+    if not m.stage2: object.__setattr__(s, 'crt_epochs', 0)  # not part of such a run
+    if m.name == 'rs-gamma':
+        if s.gamma is None or not 0.0 <= float(s.gamma) <= 1.0:
+            raise ValueError(f"method rs-gamma needs gamma in [0, 1] (0 natural, 1 balanced), got {s.gamma!r}")
+    elif m.csa and s.gamma is not None:   # the balanced branch's exponent; 1 is the class-aware default (same run)
+        if not 0.0 <= float(s.gamma) <= 1.0:
+            raise ValueError(f"gamma for {m.name} must be in [0, 1] (0 a second uniform stream, 1 class-aware), got {s.gamma!r}")
+        object.__setattr__(s, 'gamma', None if float(s.gamma) == 1.0 else float(s.gamma))
+    else: object.__setattr__(s, 'gamma', None)
+    if m.csa:
+        if s.arch == 'lenet2':
+            raise ValueError(f"csa needs a backbone with a convolutional feature map; valid choices: {', '.join(a for a in ARCHS if a != 'lenet2')}")
+        for f, d in zip(CSA_FIELDS, (10, 128, 0.8)):
+            if getattr(s, f) is None: object.__setattr__(s, f, d)
+    else:
+        for f in CSA_FIELDS: object.__setattr__(s, f, None)
+    if not m.mixup: object.__setattr__(s, 'mixup_alpha', None)
+    elif s.mixup_alpha is None: object.__setattr__(s, 'mixup_alpha', 1.0)
+    if s.rng not in (None, *RNG_CHOICES):
+        raise ValueError(f"unknown rng {s.rng!r}; valid choices: {', '.join(RNG_CHOICES)}")
+    if s.rng == 'per-epoch': object.__setattr__(s, 'rng', None)
+    if s.precision not in (None, *PRECISION_CHOICES):
+        raise ValueError(f"unknown precision {s.precision!r}; valid choices: {', '.join(PRECISION_CHOICES)}")
+    if s.precision == 'fp32': object.__setattr__(s, 'precision', None)
+    given = dict(s.params or ())
+    known = dict(m.defaults)
+    bad = sorted(set(given) - set(known))
+    if bad: raise ValueError(f"method {m.name} has no parameter {bad[0]!r}; valid choices: {', '.join(known) or 'none'}")
+    object.__setattr__(s, 'params', tuple(sorted({**known, **{k: type(known[k])(v) for k, v in given.items()}}.items())) or None)
+    if s.rng == 'notebook' and m.csa:
+        raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
+
+# %% ../nbs/10_experiments.ipynb #617fc6e6
+@patch(cls_method=True)
+def for_profile(cls: RunSpec, dataset: str, method: str, profile: str = 'paper', seed: int = 0,
+                imb_factor: float = 0.01, epochs: int | None = None, **overrides) -> 'RunSpec':
+    "The spec of `profile` for `dataset` and `method`; `epochs` and other fields may be overridden."
+    check_dataset_name(dataset); check_profile(profile)
+    if dataset.startswith(FOLDER_PREFIX):   # an image folder: the CIFAR protocol, a backbone for its image size, its own counts
+        p, imb_factor = folder_protocol(dataset[len(FOLDER_PREFIX):], overrides.pop('image_size', None), overrides.pop('arch', None)), 1.0
+    elif dataset not in PROTOCOLS: raise ValueError(f"no protocol for dataset {dataset!r}; known: {', '.join(PROTOCOLS)}")
+    else: p = dict(PROTOCOLS[dataset])
+    cifar_like = p.get('schedule') == 'warmup-step'
+    if profile == 'smoke': p.update(epochs=2 if cifar_like else 1, crt_epochs=1)
+    if profile == 'smoke' and dataset in SMOKE_SUBSET: p['subset'] = SMOKE_SUBSET[dataset]   # a pipeline check, not a result
+    if profile == 'smoke': p.update(SMOKE_OVERRIDES.get(dataset, {}))
+    if profile == 'cpu' and cifar_like and (dataset in CPU_EPOCHS or dataset.startswith(FOLDER_PREFIX)):
+        p['epochs'] = CPU_EPOCHS.get(dataset, 30)   # image folders: as CIFAR
+    if epochs is not None: p['epochs'] = epochs
+    if cifar_like and 'start_epoch' not in overrides:   # CSA starts at the same fraction of training (10/200)
+        p['start_epoch'] = max(1, round(10 * p['epochs'] / 200)) if p['epochs'] < 200 else 10
+    elif p.get('schedule') == 'cosine' and 'start_epoch' not in overrides:   # ImageNet-LT / Places-LT: 10/90
+        p['start_epoch'] = max(1, round(10 * p['epochs'] / 90)) if p['epochs'] < 90 else 10
+    p.update({k: v for k, v in overrides.items() if v is not None or k not in p})
+    return cls(dataset, method, seed=seed, imb_factor=imb_factor, profile=profile, **p)
 
 # %% ../nbs/10_experiments.ipynb #dbd57e46
 class ResultStore:
