@@ -36,7 +36,8 @@ __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'SMOKE_
            'RNG_CHOICES', 'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS',
            'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile', 'RunSpec', 'ResultStore',
            'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts', 'reference',
-           'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown']
+           'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown', 'against_ce',
+           'against_ce_text']
 
 # %% ../nbs/10_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -564,5 +565,35 @@ def table2_markdown(df, profile: str = 'cpu') -> str:
         out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "
                    "the authors (and csa_nb now) run the balanced one first. Losses and gradients are the same; BatchNorm's running "
                    "statistics weight the two batches 0.1/0.09 instead of 0.09/0.1.")
+    checks = against_ce(df)
+    if checks: out += ['', "Against CE (our rows against our CE at the same schedule; each method's notebook explains a row below it):",
+                       '', *[f'- {t}' for t in against_ce_text(checks)]]
     return '\n'.join(out) + '\n'
 
+
+# %% ../nbs/10_experiments.ipynb #7969af97
+def against_ce(df, margin: float = 2.5) -> list[dict]:
+    "Per column of ours with a CE run: the rows the paper puts >= `margin` above its CE there, as above / below our CE, and not run."
+    out = []
+    if df.empty: return out
+    for (ds, imb, ep), g in df.groupby(['dataset', 'imbalance', 'epochs'], sort=False):
+        ce = g[g.method == 'ce']
+        if ce.empty: continue
+        ours_ce, paper_ce = float(ce['all'].iloc[0]), paper_table2('ce', ds, 1 / imb)
+        claimed = [m for m in METHODS.values() if m.in_table2 and m.paper_row and m.name != 'ce'
+                   and (p := paper_table2(m.name, ds, 1 / imb)) is not None and p >= paper_ce + margin]
+        claimed.sort(key=lambda m: list(PAPER_TABLE2).index(m.paper_row))   # the paper's row order
+        ran = {r.method: float(r.all) for r in g.itertuples()}
+        out.append(dict(column=_col(ds, imb), epochs=int(ep), ce=ours_ce, paper_ce=paper_ce, margin=margin,
+                        above=[(m.label, ran[m.name]) for m in claimed if m.name in ran and ran[m.name] > ours_ce],
+                        below=[(m.label, ran[m.name]) for m in claimed if m.name in ran and ran[m.name] <= ours_ce],
+                        not_run=[m.label for m in claimed if m.name not in ran]))
+    return out
+
+def against_ce_text(checks: list[dict]) -> list[str]:
+    "One sentence per column of `against_ce`."
+    row = lambda xs: ', '.join(f'{label} {v:.1f}' for label, v in xs) or 'none'
+    return [f"{c['column']}, {c['epochs']} ep: the paper puts {sum(len(c[k]) for k in ('above', 'below', 'not_run'))} rows at least "
+            f"{c['margin']:g} points above its CE ({c['paper_ce']:.1f}); of the {len(c['above']) + len(c['below'])} we ran, "
+            f"{len(c['above'])} land above our CE ({c['ce']:.1f}): {row(c['above'])}; below it: {row(c['below'])}; "
+            f"not run: {', '.join(c['not_run']) or 'none'}." for c in checks]
