@@ -18,8 +18,8 @@ from . import distributed as D
 
 # %% auto #0
 __all__ = ['METHODS', 'LOSSES', 'MIXERS', 'STAGE2', 'STEPS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep',
-           'mixed_loss', 'fit', 'toy_blobs', 'retrain_classifier', 'Method', 'register_method', 'register_loss',
-           'make_loss', 'register_mixer', 'register_step', 'register_stage2', 'make_mixer', 'get_method']
+           'mixed_loss', 'fit', 'toy_blobs', 'retrain_classifier', 'Method', 'register_method', 'get_method',
+           'register_loss', 'make_loss', 'register_mixer', 'register_step', 'register_stage2', 'make_mixer']
 
 # %% ../nbs/06_train.ipynb #564794cb
 def to_unit(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -168,7 +168,7 @@ def retrain_classifier(model: torch.nn.Module, data: LTData, *, epochs: int = 4,
                on_epoch_end=on_epoch_end)
     return head, hist
 
-# %% ../nbs/06_train.ipynb #cdbc9519
+# %% ../nbs/06_train.ipynb #9d7746f7
 @dataclass(frozen=True)
 class Method:
     "Everything that makes a method, in one place."
@@ -202,6 +202,11 @@ def register_method(m: Method) -> Method:
     METHODS[m.name] = m
     return m
 
+def get_method(name: str) -> Method:
+    if name not in METHODS: raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
+    return METHODS[name]
+
+# %% ../nbs/06_train.ipynb #c4c461db
 LOSSES: dict[str, Callable] = {'ce': lambda counts, params: F.cross_entropy}   # name -> factory(class counts, params) -> loss_fn
 
 def register_loss(name: str, factory: Callable) -> Callable:
@@ -231,10 +236,7 @@ def make_mixer(name: str | None, counts, alpha: float | None, params: dict | Non
     if name not in MIXERS: raise ValueError(f"unknown mixing {name!r}; valid choices: {', '.join(MIXERS)}")
     return MIXERS[name](list(counts), 1.0 if alpha is None else alpha, dict(params or {}))
 
-def get_method(name: str) -> Method:
-    if name not in METHODS: raise ValueError(f"unknown method {name!r}; valid choices: {', '.join(METHODS)}")
-    return METHODS[name]
-
+# %% ../nbs/06_train.ipynb #4548412f
 for _m in [
     Method('ce', 'CE', 'cross-entropy with instance-uniform sampling', paper_row='CE', in_table2=True),
     Method('crt', 'cRT', 'CE stage 1, then classifier re-training with class-aware sampling', stage2='crt', stage1='ce', paper_row='cRT', in_table2=True,
