@@ -9,9 +9,10 @@ For every method named, the finished run of that method (CIFAR-10-LT ratio 100, 
 decay. Each row also gives the fit: the stage-1 model's top-1 accuracy, per class, on the un-augmented training images it
 was trained on. `--check` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the
 `crt` run).
-Writes `outputs/analysis/feature_probe_<profile>.json` and `.md` (atomically); no run or result is changed.
+Writes `outputs/analysis/feature_probe_<profile>.json` and `.md` (atomically); no run or result is changed. Rows of runs probed
+earlier (same profile and image file) are kept and the named ones replaced, so one new method costs one probe; `--fresh` starts over.
 """
-import argparse, sys, time
+import argparse, json, sys, time
 from pathlib import Path
 import torch
 from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text
@@ -39,6 +40,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('methods', nargs='+'); ap.add_argument('--images', required=True); ap.add_argument('--profile', default='cpu')
     ap.add_argument('--check', action='store_true', help="also re-derive the committed crt result of the same profile from the ce backbone")
+    ap.add_argument('--fresh', action='store_true', help="drop the rows of earlier probes instead of keeping them")
     a = ap.parse_args(argv)
     unknown = [m for m in a.methods if m not in METHODS]
     if unknown: raise SystemExit(f"unknown method(s) {', '.join(unknown)}; valid: {', '.join(METHODS)}")
@@ -58,6 +60,12 @@ def main(argv=None):
         if any(r['run'] == s.name for r in rows): continue
         rows.append(probe(s, store)); print(f"{s.name}: stage 1 {rows[-1]['stage1']['all']}, probe {rows[-1]['probe']['all']}", file=sys.stderr)
     out = outputs_root() / 'analysis'; out.mkdir(parents=True, exist_ok=True)
+    old = out / f'feature_probe_{a.profile}.json'
+    if old.exists() and not a.fresh:
+        prev = json.loads(old.read_text())
+        if prev.get('images') == Path(a.images).name:   # earlier rows kept in their order, the runs probed now replaced or added
+            merged = {r['run']: r for r in prev['rows']}; merged.update({r['run']: r for r in rows}); rows = list(merged.values())
+            check = check or prev.get('check')
     res = dict(profile=a.profile, images=Path(a.images).name, check=check, rows=rows, torch=torch.__version__)
     atomic_write_json(out / f'feature_probe_{a.profile}.json', res)
     md = [f"# Linear probe of the representations (profile `{a.profile}`, CIFAR-10-LT ratio 100, seed 0, {Path(a.images).name})", '',
