@@ -216,9 +216,9 @@ class EpochProgress:
         if self.bar is not None: self.bar.close()
         if self.mode != 'off': print(f'{self.desc} {summary}'.rstrip(), file=sys.stderr, flush=True)
 
-def time_left(history: list[dict], epochs: int) -> str:
-    "'done/total epochs, mean s/epoch, time left' from a history whose records carry `seconds`."
-    secs = [r['seconds'] for r in history if 'seconds' in r]
+def time_left(history: list[dict], epochs: int, recent: int = 5) -> str:
+    "'done/total epochs, s/epoch over the last `recent` epochs, time left at that pace' from records carrying `seconds`."
+    secs = [r['seconds'] for r in history if 'seconds' in r][-recent:]
     if not secs: return f'0/{epochs} epochs'
     per = sum(secs) / len(secs); left = max(epochs - len(history), 0) * per
     h, m = divmod(round(left / 60), 60)
