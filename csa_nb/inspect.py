@@ -59,6 +59,10 @@ def _class_names(data) -> np.ndarray:
     "The dataset's class names (numbers when it has none)."
     return np.array([str(c) for c in data.info.get('classes') or range(data.num_classes)])
 
+def _half(a: np.ndarray) -> np.ndarray:
+    "`a` as float16 to halve the file, or float32 where a value would overflow float16 (above 65,504) and become inf."
+    return a.astype(np.float16) if np.abs(a).max(initial=0) < np.finfo(np.float16).max else a.astype(np.float32)
+
 def _savez(path: Path, **arrays) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, 'wb') as fh: np.savez_compressed(fh, **arrays)
@@ -72,7 +76,7 @@ def test_features(model: nn.Module, data, prepare, n_points: int = 1000, autocas
     with (autocast_ctx() if autocast_ctx else contextlib.nullcontext()):
         f = model.backbone(prepare(data.test_x[idx.to(data.test_x.device)])).float()
     model.train(was)
-    return dict(features=f.cpu().numpy().astype(np.float16), labels=data.test_y[idx.to(data.test_y.device)].cpu().numpy(), index=idx.numpy())
+    return dict(features=_half(f.cpu().numpy()), labels=data.test_y[idx.to(data.test_y.device)].cpu().numpy(), index=idx.numpy())
 
 def gradcam_panel(model: nn.Module, data, prepare, per_class: int = 2, n_classes: int = 10) -> dict:
     "Test images of `n_classes` classes spread from head to tail, with each head's CAM, prediction and p(true)."

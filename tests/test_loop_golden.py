@@ -2,9 +2,13 @@
 through `run_experiment` must give the recorded metrics and per-epoch losses under the same random streams.
 
 `python tests/test_loop_golden.py --record` wrote tests/golden/loop_metrics.json with the loops as they were at commit 84de49d.
-On the machine that recorded it (same CPU and torch) the comparison is exact; elsewhere float rounding may differ, so there the
-losses must agree to 1e-4 (relative) and each accuracy to within one test image."""
-import json, platform, sys
+The comparison is exact. The toy ResNet runs are chaotic: a rounding difference of 1e-7 in the first convolution (AVX-512
+kernels instead of AVX2 ones) grows to 2% of the first epoch's loss and to different accuracies by the third epoch. So the
+cases run in a child process whose kernels are pinned to the instruction set that recorded them (`ATEN_CPU_CAPABILITY` for
+torch's own kernels, `ONEDNN_MAX_CPU_ISA` for oneDNN's convolutions): an AVX-512 machine then gives the AVX2 numbers bit for
+bit. A machine that cannot run the recorded instruction set (another architecture) compares only the LeNet cases, which are not
+chaotic, to 1e-4, and says that it skipped the ResNet ones."""
+import json, os, platform, subprocess, sys
 from pathlib import Path
 import pytest
 import torch
@@ -44,30 +48,53 @@ def run_cases(root: Path) -> dict:
 
 def fingerprint() -> str: return f"{platform.machine()} {platform.processor()} torch {torch.__version__} {torch.backends.cpu.get_cpu_capability()}"
 
-@pytest.fixture
-def toys(monkeypatch):
-    for name, fn in (('toy-lt', make_toy), ('toy32-lt', make_toy32)): monkeypatch.setitem(D.DATASETS, name, fn)
-    monkeypatch.setitem(E.PROTOCOLS, 'toy-lt', dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05))
-    monkeypatch.setitem(E.PROTOCOLS, 'toy32-lt', TOY32)
+ONEDNN_ISA = {'AVX2': 'AVX2', 'AVX512': 'AVX512_CORE', 'DEFAULT': 'SSE41'}   # torch's capability name -> oneDNN's cap
 
-def test_the_loops_give_the_recorded_numbers(toys, tmp_path):
-    threads = torch.get_num_threads()
-    try: got = run_cases(tmp_path)
-    finally: torch.set_num_threads(threads)
+def pinned_env(capability: str) -> dict:
+    "Environment that makes torch and oneDNN use the kernels of `capability` ('AVX2', 'AVX512', 'DEFAULT')."
+    return {**os.environ, 'ATEN_CPU_CAPABILITY': capability.lower(), 'ONEDNN_MAX_CPU_ISA': ONEDNN_ISA.get(capability, capability)}
+
+def run_pinned(capability: str, out: Path) -> tuple[dict, str]:
+    "Run the cases in a child process with kernels pinned to `capability`; returns (cases, the child's fingerprint)."
+    subprocess.run([sys.executable, __file__, '--run', str(out)], env=pinned_env(capability), check=True, cwd=Path(__file__).parent.parent)
+    got = json.loads(out.read_text())
+    return got['cases'], got['fingerprint']
+
+CHAOTIC = {name for name, (ds, _, _) in CASES.items() if ds == 'toy32-lt'}   # the ResNet-32 cases
+
+def test_pinned_env_names_both_libraries():
+    env = pinned_env('AVX2')
+    assert (env['ATEN_CPU_CAPABILITY'], env['ONEDNN_MAX_CPU_ISA']) == ('avx2', 'AVX2')
+    assert pinned_env('AVX512')['ONEDNN_MAX_CPU_ISA'] == 'AVX512_CORE'
+
+def test_the_loops_give_the_recorded_numbers(tmp_path):
     golden = json.loads(GOLDEN.read_text())
+    recorded = golden['fingerprint'].split()[-1]                 # the instruction set that recorded them, e.g. AVX2
+    got, fp = run_pinned(recorded, tmp_path / 'cases.json')
     assert set(got) == set(golden['cases'])
-    exact = golden['fingerprint'] == fingerprint()
+    same = lambda f: (f.split()[0], f.split()[-3:])                # machine, torch version, instruction set (not the CPU's name)
+    exact = same(fp) == same(golden['fingerprint'])
+    skipped = []
     for name, want in golden['cases'].items():
         g = got[name]
         if want['predictors']:   # CSA: the reported head became the declared one (balanced), not the test-best; every head is still compared
             g, want = {k: v for k, v in g.items() if k != 'metrics'}, {k: v for k, v in want.items() if k != 'metrics'}
         if exact:
             assert g == want, name
-            continue
-        assert g['losses'] == pytest.approx(want['losses'], rel=1e-4), name
-        for k in ('all', 'many', 'medium', 'few'):
-            if 'metrics' in want: assert abs(g['metrics'][k] - want['metrics'][k]) <= 3.34, (name, k)   # one of 30 test images
-        for k, v in want['predictors'].items(): assert abs(g['predictors'][k] - v) <= 3.34, (name, k)
+        elif name in CHAOTIC: skipped.append(name)
+        else:
+            assert g['losses'] == pytest.approx(want['losses'], rel=1e-4), name
+            assert g['metrics'] == pytest.approx(want['metrics'], abs=1e-3), name
+    if skipped: pytest.skip(f'this machine runs {fp!r}, not the recorded {golden["fingerprint"]!r}: LeNet cases matched, '
+                            f'chaotic ResNet cases not comparable: {", ".join(skipped)}')
+
+if __name__ == '__main__' and '--run' in sys.argv:        # the child process of run_pinned
+    import tempfile
+    for name, fn in (('toy-lt', make_toy), ('toy32-lt', make_toy32)): D.DATASETS[name] = fn
+    E.PROTOCOLS['toy-lt'] = dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05); E.PROTOCOLS['toy32-lt'] = TOY32
+    os.environ.setdefault('CSA_PROGRESS', 'off')
+    out = Path(sys.argv[sys.argv.index('--run') + 1])
+    out.write_text(json.dumps({'fingerprint': fingerprint(), 'cases': run_cases(Path(tempfile.mkdtemp()))}))
 
 if __name__ == '__main__' and '--record' in sys.argv:
     import tempfile
