@@ -16,9 +16,10 @@ from .train import get_method, METHODS   # method labels come from the one defin
 
 # %% auto #0
 __all__ = ['PALETTE', 'OKABE_ITO', 'METHOD_COLOUR', 'METHOD_MARKER', 'CAM_CMAP', 'RIGHT', 'WRONG', 'RIGHT_COLOUR', 'WRONG_COLOUR',
-           'PAPER_STAR', 'METRIC_NAME', 'PAPER_EPOCHS', 'GROUP_COLOURS', 'save_figure', 'method_colour', 'verdict',
-           'plot_features', 'fig_features', 'fig_methods_per_class', 'curve_method', 'paper_points', 'fig_balance',
-           'fig_gradcam', 'tsne_embed', 'fig_tsne', 'fig_csa_examples']
+           'PAPER_STAR', 'METRIC_NAME', 'PAPER_EPOCHS', 'GROUP_COLOURS', 'HEAD_STYLE', 'save_figure', 'method_colour',
+           'verdict', 'plot_features', 'fig_features', 'fig_methods_per_class', 'curve_method', 'paper_points',
+           'fig_balance', 'fig_gradcam', 'tsne_embed', 'fig_tsne', 'fig_csa_examples', 'epoch_curves', 'show_compact',
+           'fig_trajectories']
 
 # %% ../nbs/11_plots.ipynb #1230e9a8
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
@@ -264,4 +265,49 @@ def fig_csa_examples(z: dict, class_names: Sequence[str] | None = None, suptitle
     _cam_colourbar(fig, axes[1, -1], axes[1, -1], 'M (1: pasted)')
     fig.text(0.5, 0.0, f"title of a mixed image: the balanced head's prediction, {RIGHT} the tail image's class, {WRONG} another",
              ha='center', va='top', fontsize=8)
+    return fig
+
+# %% ../nbs/11_plots.ipynb #75f96432
+HEAD_STYLE = {'': '-', 'balanced': '-', 'uniform': '--', 'ensemble': ':'}   # CSA's predictors; a one-head method draws solid
+
+def epoch_curves(r: dict, metric: str = 'all') -> dict:
+    "Test `metric` after each first-stage epoch of result `r`: {predictor: (epochs, values)}, predictor '' for a one-head method."
+    h = [e for e in r['history']['stage1'] if 'test' in e]
+    if not h: raise ValueError(f"{r.get('name', 'this run')} recorded no per-epoch test accuracy")
+    ep = np.array([e['epoch'] + 1 for e in h])
+    heads = [''] if 'all' in h[0]['test'] else list(h[0]['test'])
+    return {k: (ep, np.array([(e['test'][k] if k else e['test'])[metric] for e in h], dtype=float)) for k in heads}
+
+def show_compact(fig, width: int | None = None, colours: int = 128):
+    "Display a figure (or the PNG file at `fig`) as a PNG of `colours` colours, `width` px wide: noisy curves take a third of the bytes."
+    import io
+    from PIL import Image as PILImage
+    from IPython.display import Image, display
+    if isinstance(fig, (str, Path)): im = PILImage.open(fig)
+    else:
+        buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=72, bbox_inches='tight'); plt.close(fig); buf.seek(0); im = PILImage.open(buf)
+    im = im.convert('RGB')
+    if width: im = im.resize((width, round(im.height * width / im.width)), PILImage.LANCZOS)
+    out = io.BytesIO(); im.quantize(colours, method=PILImage.Quantize.MEDIANCUT).save(out, 'png', optimize=True)
+    display(Image(data=out.getvalue()))
+
+def fig_trajectories(results: Sequence[dict], metrics: Sequence[str] = ('all', 'few'), decays: Sequence[int] = (), suptitle: str = ''):
+    "One panel per metric: every epoch's test accuracy of each result, its reported value (dot) and the paper's (hollow star)."
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.6 * len(metrics), 3.9), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for r in results:
+            m = get_method(r['spec']['method']); c = method_colour(m.name)
+            for head, (ep, v) in epoch_curves(r, metric).items():
+                ax.plot(ep, v, HEAD_STYLE[head], color=c, lw=1.0 if head in ('', m.predictor) else 0.8,
+                        label=m.label + (f' ({head})' if head else ''))
+            ax.plot(ep[-1], r['metrics'][metric], 'o', color=c, ms=6, zorder=5)
+            ax.annotate(f"{r['metrics'][metric]:.1f}", (ep[-1], r['metrics'][metric]), xytext=(5, 0), textcoords='offset points',
+                        va='center', fontsize=8, color=c)
+            paper = _paper().paper_table2(m.name, r['spec']['dataset'], r['spec']['imb_factor']) if metric == 'all' else None
+            if paper is not None: ax.plot(ep[-1], paper, color=c, **PAPER_STAR)
+        for d in decays: ax.axvline(d, color='grey', ls=':', lw=0.8)
+        ax.set(xlabel='epoch', ylabel=f'test accuracy, {metric} (%)', title=metric)
+    axes[0, 0].legend(fontsize=7, loc='lower right')
+    if suptitle: fig.suptitle(_wrap(suptitle, fig), fontsize=10)
+    fig.tight_layout()
     return fig
