@@ -23,9 +23,9 @@ __all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'OLTR_PAPER_RUNS', 'FIG_CIFAR', 
            'target_specs', 'parse_only', 'plan_runs', 'finished_runs', 'finished_specs', 'table1_runs', 'make_table1',
            'fig2_runs', 'make_fig2', 'fig4_runs', 'make_fig4', 'table2_runs', 'make_table2', 'fig1_runs', 'make_fig1',
            'fig_models_runs', 'make_fig3', 'fig9_runs', 'make_fig9', 'make_fig10', 'csa_examples_runs',
-           'make_csa_examples', 'figure_captions', 'write_report', 'notebooks_dir', 'pick_engine', 'execute_notebook',
-           'check_jobs', 'job_layout', 'layout_text', 'run_one', 'run_plan', 'reproduce', 'committed_runs',
-           'verify_runs', 'verify_markdown', 'main']
+           'make_csa_examples', 'fig_table2_runs', 'make_fig_table2', 'figure_captions', 'write_report',
+           'notebooks_dir', 'pick_engine', 'execute_notebook', 'check_jobs', 'job_layout', 'layout_text', 'run_one',
+           'run_plan', 'reproduce', 'committed_runs', 'verify_runs', 'verify_markdown', 'main']
 
 # %% ../nbs/12_pipeline.ipynb #73184a82
 TABLE1_DATASETS = ('mnist-lt', 'fashion-lt', 'cmnist-lt')
@@ -343,6 +343,26 @@ def make_csa_examples(profile: str, out: str | Path | None = None, cifar10_image
                            suptitle=f"CSA on real images ({_data_label(store, spec)}, the trained CSA model, profile {profile}): "
                                     f"{int(z['fit'])} of {int(z['seen'])} images of a uniform batch are fit; 8 contexts {src}")
     path = save_figure(fig, out / 'figures' / 'csa_examples.png'); plt.close(fig)
+    return path
+
+# %% ../nbs/12_pipeline.ipynb #f018c754
+def fig_table2_runs(profile, cifar10_images=None) -> dict:
+    "Table 2's runs on the figures' CIFAR set (`FIG_CIFAR`) at ratio 100."
+    return {k: s for k, s in table2_runs(profile, cifar10_images).items() if k[0] == FIG_CIFAR[profile] and k[1] == 0.01}
+
+@target('fig_table2', fig_table2_runs, {'fig_table2': "Table 2 at a glance: each row's All beside the paper's value, and Many against Few"}, cifar=True)
+def make_fig_table2(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig_table2.png` from the finished Table 2 runs of the figures' CIFAR set at ratio 100."
+    from csa_nb.experiments import table2_frame
+    from csa_nb.plots import fig_table2, save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out)
+    specs = target_specs('fig_table2', profile, cifar10_images); done = [s for s in specs if store.has(s)]
+    if not done: raise FileNotFoundError(f"fig_table2 needs finished Table 2 runs, e.g. {specs[0].name}; run reproduce first")
+    df = table2_frame(done, store)
+    fig = fig_table2(df, suptitle=f"Table 2 at a glance ({_data_label(store, done[0])}, ratio 100, ResNet-32, {done[0].epochs} epochs, seed 0, "
+                                  f"profile {profile}; {len(done)} of {len(specs)} rows run). Stars: the paper's values (200 epochs, the original recipes)")
+    path = save_figure(fig, out / 'figures' / 'fig_table2.png'); plt.close(fig)
     return path
 
 # %% ../nbs/12_pipeline.ipynb #02775eb1

@@ -19,7 +19,7 @@ __all__ = ['PALETTE', 'OKABE_ITO', 'METHOD_COLOUR', 'METHOD_MARKER', 'CAM_CMAP',
            'PAPER_STAR', 'METRIC_NAME', 'PAPER_EPOCHS', 'GROUP_COLOURS', 'HEAD_STYLE', 'save_figure', 'method_colour',
            'verdict', 'plot_features', 'fig_features', 'fig_methods_per_class', 'curve_method', 'paper_points',
            'fig_balance', 'fig_gradcam', 'tsne_embed', 'fig_tsne', 'fig_csa_examples', 'epoch_curves', 'show_compact',
-           'fig_trajectories']
+           'fig_trajectories', 'fig_table2']
 
 # %% ../nbs/11_plots.ipynb #1230e9a8
 def save_figure(fig, path: str | Path, dpi: int = 120) -> Path:
@@ -308,6 +308,43 @@ def fig_trajectories(results: Sequence[dict], metrics: Sequence[str] = ('all', '
         for d in decays: ax.axvline(d, color='grey', ls=':', lw=0.8)
         ax.set(xlabel='epoch', ylabel=f'test accuracy, {metric} (%)', title=metric)
     axes[0, 0].legend(fontsize=7, loc='lower right')
+    if suptitle: fig.suptitle(_wrap(suptitle, fig), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/11_plots.ipynb #46fa897c
+def fig_table2(df, suptitle: str = ''):
+    "Two panels for one column of `table2_frame` (one dataset, ratio and schedule), rows sorted by our All: each row's All (ours: dot, the paper's: hollow star) with both CEs as lines; and each row's Many and Few."
+    if df is None or len(df) == 0: raise ValueError('fig_table2 needs at least one finished run (an empty table was given)')
+    cols = sorted({(r.dataset, int(r.imbalance), int(r.epochs)) for r in df.itertuples()})
+    if len(cols) != 1: raise ValueError(f'fig_table2 draws one column (dataset, ratio, epochs) at a time; got {cols}')
+    d = df.sort_values('all', kind='stable').reset_index(drop=True)
+    colour = lambda m: METHOD_COLOUR.get(get_method(m).name, '#777777')
+    label = lambda m: get_method(m).label
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 0.32 * len(d) + 1.6), sharey=True, gridspec_kw={'width_ratios': [1.25, 1]})
+    for i, r in d.iterrows():
+        paper = None if r['paper'] is None or r['paper'] != r['paper'] else float(r['paper'])
+        if paper is not None:
+            a.plot([r['all'], paper], [i, i], color='#bbbbbb', lw=0.8, zorder=1)
+            a.plot(paper, i, color=colour(r['method']), **{**PAPER_STAR, 'ms': 9})
+        a.plot(r['all'], i, 'o', color=colour(r['method']), ms=6, zorder=5)
+        a.annotate(f"{r['all']:.1f}", (r['all'], i), xytext=(-6, 0), textcoords='offset points', ha='right', va='center', fontsize=7)
+    ce = d[d.method == 'ce']
+    if len(ce):
+        a.axvline(float(ce['all'].iloc[0]), color=METHOD_COLOUR['ce'], lw=1, label=f"our CE ({float(ce['all'].iloc[0]):.1f})")
+        p = ce['paper'].iloc[0]
+        if p is not None and p == p: a.axvline(float(p), color=METHOD_COLOUR['ce'], lw=1, ls='--', label=f"the paper's CE ({float(p):.1f})")
+        a.legend(fontsize=7, loc='upper left')
+    vals = [*d['all'], *(float(p) for p in d['paper'] if p is not None and p == p)]
+    a.set_xlim(min(vals) - 5, max(vals) + 2)
+    a.set_yticks(range(len(d)), [label(m) for m in d.method], fontsize=8); a.set_ylim(-0.7, len(d) - 0.3)
+    a.set(xlabel='test accuracy, All (%)', title='All: ours (dot) and the paper (star)'); a.grid(axis='x', alpha=0.3)
+    rows = np.arange(len(d))   # the same rows as on the left: each method's head and tail accuracy, joined
+    b.hlines(rows, d[['many', 'few']].min(axis=1), d[['many', 'few']].max(axis=1), color='#bbbbbb', lw=0.8, zorder=1)
+    b.plot(d['many'], rows, 's', color=GROUP_COLOURS['many'], ms=5, label='Many (head classes)')
+    b.plot(d['few'], rows, '^', color=GROUP_COLOURS['few'], ms=6, label='Few (tail classes)')
+    b.set(xlim=(0, 100), xlabel='test accuracy (%)', title='head (Many) and tail (Few) classes'); b.grid(axis='x', alpha=0.3)
+    b.legend(fontsize=7, loc='upper left')
     if suptitle: fig.suptitle(_wrap(suptitle, fig), fontsize=10)
     fig.tight_layout()
     return fig

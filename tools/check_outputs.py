@@ -31,7 +31,7 @@ df = pd.read_csv(out / 'tables' / 'table1.csv') if (out / 'tables' / 'table1.csv
 if df is None: problems.append('tables/table1.csv missing')
 elif len(df) != want1 or df.ours_seed0.isna().any(): problems.append(f'table1.csv has {len(df)} rows (want {want1}) or empty cells')
 for f in ('fig2_features_mnist_lt.png', 'fig4_cmnist.png', 'fig1_balance.png', 'fig3_gradcam.png', 'fig9_csa_gamma.png',
-          'fig10_tsne.png', 'csa_examples.png'):
+          'fig10_tsne.png', 'csa_examples.png', 'fig_table2.png'):
     p = out / 'figures' / f
     if not p.exists() or p.stat().st_size < 10_000 or p.read_bytes()[:8] != b'\x89PNG\r\n\x1a\n': problems.append(f'figure {f} missing or not a PNG')
 if a.profile in ('cpu', 'paper'):   # the full MNIST-family protocol: seed 0 replays the authors' runs (rng='notebook')
@@ -52,4 +52,4 @@ left = [str(p) for p in out.rglob('*.tmp')]
 if left: problems.append(f'half-written files left: {left}')
 if problems:
     print('output check FAILED:', *problems, sep='\n  '); sys.exit(1)
-print(f'output check passed: {out} ({len(plan)} runs, table1 {want1} rows, table2 {want2} rows, 7 figures, report)')
+print(f'output check passed: {out} ({len(plan)} runs, table1 {want1} rows, table2 {want2} rows, 8 figures, report)')
