@@ -350,7 +350,7 @@ def fig_table2_runs(profile, cifar10_images=None) -> dict:
     "Table 2's runs on the figures' CIFAR set (`FIG_CIFAR`) at ratio 100."
     return {k: s for k, s in table2_runs(profile, cifar10_images).items() if k[0] == FIG_CIFAR[profile] and k[1] == 0.01}
 
-@target('fig_table2', fig_table2_runs, {'fig_table2': "Table 2 at a glance: each row's All beside the paper's value, and Many against Few"}, cifar=True)
+@target('fig_table2', fig_table2_runs, {'fig_table2': "Table 2 at a glance: each row's All beside the paper's value, and its Many and Few"}, cifar=True)
 def make_fig_table2(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
     "Write `figures/fig_table2.png` from the finished Table 2 runs of the figures' CIFAR set at ratio 100."
     from csa_nb.experiments import table2_frame
