@@ -33,11 +33,11 @@ _register_methods()
 
 # %% auto #0
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'SMOKE_OVERRIDES', 'PROFILE_SEEDS', 'CSA_FIELDS',
-           'RNG_CHOICES', 'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS', 'TABLE2_COLUMNS',
-           'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile', 'RunSpec', 'ResultStore',
-           'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts', 'reference',
-           'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown', 'against_ce',
-           'against_ce_text']
+           'RNG_CHOICES', 'DEFAULT_MILESTONES', 'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS',
+           'TABLE2_COLUMNS', 'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile', 'RunSpec',
+           'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts',
+           'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown',
+           'against_ce', 'against_ce_text']
 
 # %% ../nbs/10_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -105,6 +105,8 @@ class RunSpec:
     params: tuple | None = None          # the method's hyperparameters ((name, value), ...): its defaults, with any given overridden
     image_size: int | None = None        # image folders (`folder:PATH`): the side images are resized to; ImageNet-LT / Places-LT: the crop side
     subset: int | None = None            # smoke profile on CIFAR: head class capped at this many images, test at subset // 5 per class
+    milestones: tuple | None = None      # warmup-step only: the lr drops, as fractions of the stage-1 epochs (None: 0.8, 0.9, the CSA authors')
+    lr_gamma: float | None = None        # warmup-step only: the factor of each drop (None: 0.1, the CSA authors')
 
     def __post_init__(self): _check_and_fill(self)
 
@@ -133,6 +135,24 @@ class RunSpec:
         return d
 
 # %% ../nbs/10_experiments.ipynb #f65eb392
+DEFAULT_MILESTONES = (0.8, 0.9)   # the CSA authors' lr drops (epochs 160 and 180 of 200), x 0.1 each
+
+def _check_lr_steps(s: RunSpec):
+    "Check `milestones` and `lr_gamma` (warmup-step schedules only); store them as numbers, None where they equal the default."
+    if s.milestones is None and s.lr_gamma is None: return
+    if s.schedule != 'warmup-step':
+        raise ValueError(f"milestones and lr_gamma set the step schedule of the CIFAR protocol; {s.dataset} trains with the {s.schedule or 'cosine'} schedule")
+    if s.milestones is not None:
+        try: ms = tuple(float(f) for f in (s.milestones.split(',') if isinstance(s.milestones, str) else s.milestones))
+        except (TypeError, ValueError): raise ValueError(f"milestones must be fractions of the epochs, e.g. 0.6,0.8; got {s.milestones!r}") from None
+        if not ms or any(not 0 < f < 1 for f in ms) or list(ms) != sorted(set(ms)):
+            raise ValueError(f"milestones must be increasing fractions in (0, 1), e.g. 0.6,0.8; got {s.milestones!r}")
+        object.__setattr__(s, 'milestones', None if ms == DEFAULT_MILESTONES else ms)
+    if s.lr_gamma is not None:
+        if isinstance(s.lr_gamma, bool) or not isinstance(s.lr_gamma, (int, float)) or not 0 < s.lr_gamma < 1:
+            raise ValueError(f"lr_gamma must be a factor in (0, 1), e.g. 0.01; got {s.lr_gamma!r}")
+        object.__setattr__(s, 'lr_gamma', None if float(s.lr_gamma) == 0.1 else float(s.lr_gamma))
+
 def _check_and_fill(s: RunSpec):
     "Check every field of `s`, fill in the method's defaults and set to None what the method does not use (in place: the spec is frozen)."
     check_dataset_name(s.dataset); m = get_method(s.method); check_profile(s.profile)
@@ -147,6 +167,7 @@ def _check_and_fill(s: RunSpec):
     if s.arch not in ARCHS: raise ValueError(f"unknown architecture {s.arch!r}; valid choices: {', '.join(ARCHS)}")
     if s.schedule not in (None, 'warmup-step', 'cosine'): raise ValueError(f"unknown schedule {s.schedule!r}; valid choices: None (cosine), 'warmup-step', 'cosine'")
     if s.epoch_length not in (None, 'dataset'): raise ValueError(f"unknown epoch_length {s.epoch_length!r}; valid choices: None, 'dataset'")
+    _check_lr_steps(s)
     if not m.stage2: object.__setattr__(s, 'crt_epochs', 0)  # not part of such a run
     if m.name == 'rs-gamma':
         if s.gamma is None or not 0.0 <= float(s.gamma) <= 1.0:
@@ -246,7 +267,8 @@ def transforms_for(data) -> tuple:
 def lr_schedule(spec: RunSpec):
     "Stage-1 learning rate per epoch."
     if spec.schedule == 'warmup-step':
-        return warmup_step_lr(spec.lr, max(2, round(5 * spec.epochs / 200)), (int(0.8 * spec.epochs), int(0.9 * spec.epochs)))
+        drops = spec.milestones or DEFAULT_MILESTONES
+        return warmup_step_lr(spec.lr, max(2, round(5 * spec.epochs / 200)), tuple(int(f * spec.epochs) for f in drops), spec.lr_gamma or 0.1)
     return cosine_lr(spec.lr, spec.epochs)
 
 CSA_STEP_ORDER = 'balanced-first'   # the authors' order of the two forward passes (see `csa_step`)

@@ -690,6 +690,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument('--param', action='append', default=[], metavar='NAME=VALUE',
                    help="override one of the method's hyperparameters (its defaults are in its definition), e.g. --param focal_gamma=2")
     t.add_argument('--precision', default=None, help=f"one of: {', '.join(PRECISION_CHOICES)} (default fp32, the authors' setting; others are named in the run's name)")
+    t.add_argument('--lr', type=float, default=None, help="base learning rate (default: the protocol's, 0.2 on CIFAR)")
+    t.add_argument('--milestones', default=None, help="CIFAR: the lr drops as fractions of the epochs, e.g. 0.6,0.8 (default 0.8,0.9, the CSA authors')")
+    t.add_argument('--lr-gamma', type=float, default=None, help='CIFAR: the factor of each lr drop (default 0.1)')
     r = sub.add_parser('reproduce', help='run the pipeline of run_all.ipynb')
     r.add_argument('--profile', default=None, help=f"one of: {', '.join(PROFILE_CHOICES)} (default: paper with a GPU, else cpu)")
     r.add_argument('--only', default=None, help=f"comma-separated targets: {', '.join(TARGETS)}")
@@ -730,6 +733,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"--images selects an image-folder copy of a CIFAR dataset; valid choices: cifar10-lt, cifar100-lt")
             spec = RunSpec.for_profile(args.dataset, args.method, args.profile, seed=args.seed, imb_factor=args.imb_factor,
                                        epochs=args.epochs, gamma=args.gamma, precision=args.precision, params=_params(args.param), arch=args.arch, image_size=args.image_size,
+                                       lr=args.lr, milestones=args.milestones, lr_gamma=args.lr_gamma,
                                        images=str(Path(args.images).resolve()) if args.images else None)
             store = ResultStore(Path(args.out) / 'runs') if args.out else ResultStore()
             res = run_experiment(spec, store, device=args.device, force=args.force)   # under torchrun: one run on every rank (06a)

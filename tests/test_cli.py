@@ -14,7 +14,10 @@ def run(*args, **kw):
     (['--dataset', 'mnist-lt', '--method', 'ce', '--imb-factor', '1.5'], '(0, 1]'),
     (['--dataset', 'mnist-lt', '--method', 'ce', '--imb-factor', '0'], '(0, 1]'),
     (['--dataset', 'mnist-lt', '--method', 'ce', '--epochs', '-2'], 'non-negative'),
-    (['--dataset', 'mnist-lt', '--method', 'ce', '--profile', 'huge'], 'valid choices: smoke, cpu, paper')])
+    (['--dataset', 'mnist-lt', '--method', 'ce', '--profile', 'huge'], 'valid choices: smoke, cpu, paper'),
+    (['--dataset', 'cifar10-lt', '--method', 'bbn', '--milestones', '0.8,0.6'], 'increasing fractions in (0, 1), e.g. 0.6,0.8'),
+    (['--dataset', 'cifar10-lt', '--method', 'bbn', '--lr-gamma', '0'], 'lr_gamma must be a factor in (0, 1)'),
+    (['--dataset', 'mnist-lt', '--method', 'ce', '--milestones', '0.5'], 'trains with the cosine schedule')])
 def test_bad_train_arguments_exit_2_with_choices(args, msg, tmp_path):
     r = run('train', *args, '--out', str(tmp_path))
     assert r.returncode == 2 and msg in r.stderr and r.stdout == ''
