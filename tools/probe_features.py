@@ -74,10 +74,12 @@ def main(argv=None):
           "Fit: the run's own stage-1 model on its un-augmented training images (top-1 %), over all of them and on the rarest "
           "class (the last one).", '',
           '| run | method | epochs | stage 1 All | probe All | Many | Medium | Few | fit All | fit, rarest class |', '| --- ' * 10 + '|']
+    fit = lambda r: (f"{r['fit']['all']:.1f} | {r['fit']['per_class'][-1]:.1f}" if 'fit' in r
+                     else 'not measured | not measured')   # rows probed before the fit was added (their model.pt is gone)
     for r in rows:
         st1 = METHODS[r['method']].stage1
         p = r['probe']; md.append(f"| {r['run']} | {r['method'] + (f' (its stage 1: {st1})' if st1 else '')} | {r['epochs']} | {r['stage1']['all']:.2f} | {p['all']:.2f} | "
-                                  f"{p['many']:.1f} | {p['medium']:.1f} | {p['few']:.1f} | {r['fit']['all']:.1f} | {r['fit']['per_class'][-1]:.1f} |")
+                                  f"{p['many']:.1f} | {p['medium']:.1f} | {p['few']:.1f} | {fit(r)} |")
     if check: md += ['', f"Check: the probe of the `ce` backbone re-derives the committed cRT run {check['crt_run']}: "
                          f"{check['probe']:.2f} against {check['committed']:.2f}."]
     atomic_write_text(out / f'feature_probe_{a.profile}.md', '\n'.join(md) + '\n')
