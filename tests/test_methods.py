@@ -48,3 +48,24 @@ def test_table2_plans_every_method_marked_for_it():
     assert cpu == [m.name for m in METHODS.values() if m.in_table2] and {'focal', 'ldam-drw', 'la'} <= set(cpu)
     assert len(target_specs('table2', 'paper')) == 6 * len(cpu)
     assert [s.method for s in target_specs('table2', 'smoke')] == ['ce', 'crt', 'cb-rs', 'csa']   # one smoke run per kind
+
+def test_a_new_method_is_one_definition(toy32, tmp_path):
+    """Adding a method takes one `Method(...)` when its parts are registered: here focal loss with deferred re-sampling.
+    With no other line, its name is valid for run specs and the CLI, its defaults name its runs, and it trains through the
+    one loop: loss for loss equal to `focal` until its switch epoch (int(0.8 x 5) = 4), different from there on."""
+    from csa_nb.pipeline import _parser
+    from csa_nb.train import Method, register_method
+    torch.set_num_threads(1)
+    register_method(Method('focal-drs', 'Focal-DRS', 'focal loss; class-balanced re-sampling from epoch E', loss='focal', defer='resample',
+                           defaults=(('focal_gamma', 1.0), ('defer_at', 0.8)), source='Lin et al. 2017; Cao et al. 2019'))
+    try:
+        assert 'focal-drs' in _parser()._subparsers._group_actions[0].choices['train'].format_help()
+        with pytest.raises(ValueError, match='focal-drs'): RunSpec('mnist-lt', 'focal-drss')
+        spec = RunSpec.for_profile('toy32-lt', 'focal-drs', 'cpu')
+        assert dict(spec.params) == {'focal_gamma': 1.0, 'defer_at': 0.8}
+        new = run_experiment(spec, ResultStore(tmp_path))
+        old = run_experiment(RunSpec.for_profile('toy32-lt', 'focal', 'cpu'), ResultStore(tmp_path))
+        a, b = [h['loss'] for h in old['history']['stage1']], [h['loss'] for h in new['history']['stage1']]
+        assert a[:4] == b[:4] and a[4] != b[4] and new['method'] == 'focal loss; class-balanced re-sampling from epoch E'
+    finally:
+        METHODS.pop('focal-drs')
