@@ -17,7 +17,7 @@ from .models import build_model, ARCHS
 from .sampling import make_sampler, balanced_branch_sampler
 from .replay import NotebookSampler
 from .metrics import summarize, predict
-from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, STEPS, train_loop, METHODS
+from .train import fit, retrain_classifier, cosine_lr, warmup_step_lr, to_unit, get_method, make_loss, make_mixer, STAGE2, STEPS, train_loop, METHODS, PARAM_CHOICES
 from .losses import NormedLinear
 from .deferred import deferred_parts
 from .augment import random_crop_flip, normalize
@@ -197,6 +197,8 @@ def _check_and_fill(s: RunSpec):
     bad = sorted(set(given) - set(known))
     if bad: raise ValueError(f"method {m.name} has no parameter {bad[0]!r}; valid choices: {', '.join(known) or 'none'}")
     object.__setattr__(s, 'params', tuple(sorted({**known, **{k: type(known[k])(v) for k, v in given.items()}}.items())) or None)
+    for k, v in s.params or ():
+        if k in PARAM_CHOICES and v not in PARAM_CHOICES[k]: raise ValueError(f"unknown {k} {v!r}; valid choices: {', '.join(PARAM_CHOICES[k])}")
     if s.rng == 'notebook' and m.csa:
         raise ValueError(f"rng='notebook' replays the authors' MNIST-family notebooks: valid for ce, crt, cb-rs and rs-gamma, not {m.name}")
 
@@ -358,7 +360,9 @@ def _train_stage1(env: _RunEnv, model, store: ResultStore) -> tuple:
         model, samplers, step = STEPS[base.step](model, data, bp, env.precision, s.epochs)
         hist = train_loop(model.to(env.device), data.train_x, data.train_y, samplers, step, **env.loop_kw(evaluate=env.evaluate))
     else:
-        loss_fn, sampler = deferred_parts(base, make_loss(base.loss, data.counts, bp), sampler, data.train_y, data.counts, s.epochs, bp)
+        loss = make_loss(base.loss, data.counts, bp)
+        if hasattr(loss, 'prepare_model'): loss.prepare_model(model)   # a loss that sets up the model it trains (09a's sigmoid focal loss)
+        loss_fn, sampler = deferred_parts(base, loss, sampler, data.train_y, data.counts, s.epochs, bp)
         hist = fit(model, data.train_x, data.train_y, sampler, loss_fn=loss_fn, mix=make_mixer(base.mixing, data.counts, s.mixup_alpha, bp),
                    **env.loop_kw(evaluate=env.evaluate))
     if env.main: atomic_torch_save({'model': model.state_dict(), 'spec': s.to_dict()}, env.rd / 'model.pt')

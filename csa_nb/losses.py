@@ -9,10 +9,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .train import Method, register_method, register_loss
+from .train import Method, register_method, register_loss, PARAM_CHOICES
 
 # %% auto #0
-__all__ = ['cb_weights', 'FocalLoss', 'NormedLinear', 'ldam_margins', 'LDAMLoss', 'LogitAdjustedLoss', 'BalancedSoftmaxLoss']
+__all__ = ['FOCAL_FORMS', 'cb_weights', 'FocalLoss', 'SigmoidFocalLoss', 'NormedLinear', 'ldam_margins', 'LDAMLoss',
+           'LogitAdjustedLoss', 'BalancedSoftmaxLoss', 'focal_loss']
 
 # %% ../nbs/09a_losses.ipynb #c861680b
 def cb_weights(counts: Sequence[int], beta: float = 0.9999) -> torch.Tensor:
@@ -35,6 +36,30 @@ class FocalLoss:
         if self.weight is not None: loss = loss * self.weight.to(loss.device)[y]
         return loss.mean()
     def __repr__(self): return f'FocalLoss(gamma={self.gamma}, weighted={self.weight is not None})'
+
+# %% ../nbs/09a_losses.ipynb #195681ff
+FOCAL_FORMS = ('softmax', 'sigmoid')
+
+class SigmoidFocalLoss:
+    "Sigmoid focal loss (Lin et al. 2017, as Cui et al. 2019 train it): per image, sum over classes of -(1 - p_t)^gamma log p_t with p = sigmoid(z), times the true class's weight; batch mean."
+    def __init__(self, gamma: float = 1.0, weight: torch.Tensor | None = None):
+        if gamma < 0: raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+        self.gamma, self.weight = float(gamma), weight
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        z = logits.float()
+        zt = torch.where(F.one_hot(y, z.shape[1]).bool(), z, -z)           # log p_t = logsigmoid(zt) for every binary problem
+        loss = (-torch.exp(self.gamma * F.logsigmoid(-zt)) * F.logsigmoid(zt)).sum(1)   # (1 - p_t)^gamma, in log space
+        if self.weight is not None: loss = loss * self.weight.to(loss.device)[y]
+        return loss.mean()
+    def prepare_model(self, model: nn.Module) -> nn.Module:
+        "Cui et al.'s start: the last layer's bias at -log((1 - pi) / pi), pi = 1 / classes, and exempt from weight decay."
+        head, name = (model.head, 'head.bias') if hasattr(model, 'head') else (model, 'bias')
+        if not isinstance(head, nn.Linear) or head.bias is None:
+            raise ValueError(f"the sigmoid focal loss needs a linear last layer with a bias, got {type(head).__name__}")
+        with torch.no_grad(): head.bias.fill_(-math.log(head.out_features - 1))
+        model.no_weight_decay = tuple(sorted({*getattr(model, 'no_weight_decay', ()), name}))
+        return model
+    def __repr__(self): return f'SigmoidFocalLoss(gamma={self.gamma}, weighted={self.weight is not None})'
 
 # %% ../nbs/09a_losses.ipynb #e8ef7692
 class NormedLinear(nn.Module):
@@ -76,17 +101,25 @@ class BalancedSoftmaxLoss(LogitAdjustedLoss):
         self.shift = torch.log(torch.tensor([float(c) for c in counts]))
 
 # %% ../nbs/09a_losses.ipynb #bdeb7f29
-register_loss('focal', lambda counts, p: FocalLoss(p['focal_gamma']))
-register_loss('cb-focal', lambda counts, p: FocalLoss(p['focal_gamma'], cb_weights(counts, p['cb_beta'])))
+PARAM_CHOICES['focal_form'] = FOCAL_FORMS
+def focal_loss(p: dict, weight: torch.Tensor | None = None):
+    "The focal loss of a method's params: `focal_form` 'sigmoid' (Cui et al.'s, the default of the Table 2 rows) or 'softmax'."
+    form = p.get('focal_form', 'softmax')
+    if form not in FOCAL_FORMS: raise ValueError(f"unknown focal_form {form!r}; valid choices: {', '.join(FOCAL_FORMS)}")
+    return (SigmoidFocalLoss if form == 'sigmoid' else FocalLoss)(p['focal_gamma'], weight)
+
+register_loss('focal', lambda counts, p: focal_loss(p))
+register_loss('cb-focal', lambda counts, p: focal_loss(p, cb_weights(counts, p['cb_beta'])))
 register_loss('ldam', lambda counts, p: LDAMLoss(counts, p['ldam_max_m'], p['ldam_s']))
 register_loss('la', lambda counts, p: LogitAdjustedLoss(counts, p['la_tau']))
 register_loss('balanced-softmax', lambda counts, p: BalancedSoftmaxLoss(counts))
 
 for _m in [
     Method('focal', 'Focal Loss', 'focal loss with instance-uniform sampling', loss='focal', paper_row='Focal Loss', in_table2=True,
-           defaults=(('focal_gamma', 1.0),), source='Lin et al. 2017; gamma from Cao et al. 2019 (CIFAR code)'),
+           defaults=(('focal_form', 'sigmoid'), ('focal_gamma', 1.0)), source='Lin et al. 2017; sigmoid form, gamma 1 and prior bias as in Cui et al. 2019'),
     Method('cb-focal', 'CB-Focal', 'focal loss weighted by the inverse effective number of samples', loss='cb-focal',
-           paper_row='CB-Focal', in_table2=True, defaults=(('cb_beta', 0.9999), ('focal_gamma', 1.0)), source='Cui et al. 2019'),
+           paper_row='CB-Focal', in_table2=True, defaults=(('cb_beta', 0.9999), ('focal_form', 'sigmoid'), ('focal_gamma', 1.0)),
+           source='Cui et al. 2019 (sigmoid form, gamma 1, beta 0.9999: their choice for CIFAR-10-LT at ratio 100)'),
     Method('la', 'LA', 'logit-adjusted cross-entropy (train on z + tau log prior, predict with z)', loss='la', in_table2=True,
            defaults=(('la_tau', 1.0),), source='Menon et al. 2021'),
     Method('balanced-softmax', 'Balanced Softmax', 'cross-entropy on z + log n_k', loss='balanced-softmax', in_table2=True,

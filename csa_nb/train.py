@@ -17,9 +17,10 @@ from .data import LTData
 from . import distributed as D
 
 # %% auto #0
-__all__ = ['METHODS', 'LOSSES', 'MIXERS', 'STAGE2', 'STEPS', 'to_unit', 'cosine_lr', 'warmup_step_lr', 'train_loop', 'LossStep',
-           'mixed_loss', 'fit', 'toy_blobs', 'retrain_classifier', 'Method', 'register_method', 'get_method',
-           'register_loss', 'make_loss', 'register_mixer', 'register_step', 'register_stage2', 'make_mixer']
+__all__ = ['METHODS', 'LOSSES', 'PARAM_CHOICES', 'MIXERS', 'STAGE2', 'STEPS', 'to_unit', 'cosine_lr', 'warmup_step_lr',
+           'train_loop', 'LossStep', 'mixed_loss', 'fit', 'toy_blobs', 'retrain_classifier', 'Method',
+           'register_method', 'get_method', 'register_loss', 'make_loss', 'register_mixer', 'register_step',
+           'register_stage2', 'make_mixer']
 
 # %% ../nbs/06_train.ipynb #564794cb
 def to_unit(xb: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -54,7 +55,10 @@ def train_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler
     device, w = x.device, D.world()                # w: this process's rank among the run's processes (a world of one outside torchrun)
     D.sync_batchnorm(model, w, device)             # several GPUs: BatchNorm statistics over the global batch (06a)
     prefer_memory_format(model, device)
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
+    keep = set(getattr(model, 'no_weight_decay', ()))   # parameter names a method exempts from weight decay (e.g. 09a's prior bias)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [{'params': [p for n, p in named if n not in keep]}] + ([{'params': [p for n, p in named if n in keep], 'weight_decay': 0.0}] if keep else [])
+    opt = torch.optim.SGD(groups, lr=lr_fn(0), momentum=momentum, weight_decay=weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=precision.scaler)
     history, start = resume_checkpoint(ckpt_path, model, opt, scaler, device)   # every rank reads the same checkpoint
     D.broadcast_state(model, w)                    # every rank starts from rank 0's weights
@@ -208,6 +212,7 @@ def get_method(name: str) -> Method:
 
 # %% ../nbs/06_train.ipynb #c4c461db
 LOSSES: dict[str, Callable] = {'ce': lambda counts, params: F.cross_entropy}   # name -> factory(class counts, params) -> loss_fn
+PARAM_CHOICES: dict[str, tuple] = {}   # a method parameter that takes one of a few named values -> those values (checked in every run spec)
 
 def register_loss(name: str, factory: Callable) -> Callable:
     "Add a loss factory `factory(counts, params) -> loss_fn(logits, y)` under `name`."

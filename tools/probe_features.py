@@ -33,7 +33,7 @@ def probe(spec: RunSpec, store: ResultStore) -> dict:
                                  prepare=transforms_for(data)[1], momentum=spec.momentum or 0.0, weight_decay=spec.weight_decay or 0.0,
                                  desc=f'probe {spec.method}')
     m = hist[-1]['test']
-    return dict(run=spec.name, method=spec.method, epochs=spec.epochs, stage1=store.load(spec)['stage1_metrics'], fit=fit,
+    return dict(run=spec.name, method=spec.method, params=dict(spec.params or ()), epochs=spec.epochs, stage1=store.load(spec)['stage1_metrics'], fit=fit,
                 probe={k: m[k] for k in ('all', 'many', 'medium', 'few', 'per_class')}, seconds=round(time.perf_counter() - t0, 1))
 
 def main(argv=None):
@@ -77,8 +77,10 @@ def main(argv=None):
     fit = lambda r: (f"{r['fit']['all']:.1f} | {r['fit']['per_class'][-1]:.1f}" if 'fit' in r
                      else 'not measured | not measured')   # rows probed before the fit was added (their model.pt is gone)
     for r in rows:
-        st1 = METHODS[r['method']].stage1
-        p = r['probe']; md.append(f"| {r['run']} | {r['method'] + (f' (its stage 1: {st1})' if st1 else '')} | {r['epochs']} | {r['stage1']['all']:.2f} | {p['all']:.2f} | "
+        st1, defaults = METHODS[r['method']].stage1, dict(METHODS[r['method']].defaults)
+        other = ', '.join(f'{k}={v}' for k, v in r.get('params', {}).items() if defaults.get(k) != v)   # a run with non-default parameters
+        name = r['method'] + (f' (its stage 1: {st1})' if st1 else '') + (f' ({other})' if other else '')
+        p = r['probe']; md.append(f"| {r['run']} | {name} | {r['epochs']} | {r['stage1']['all']:.2f} | {p['all']:.2f} | "
                                   f"{p['many']:.1f} | {p['medium']:.1f} | {p['few']:.1f} | {fit(r)} |")
     if check: md += ['', f"Check: the probe of the `ce` backbone re-derives the committed cRT run {check['crt_run']}: "
                          f"{check['probe']:.2f} against {check['committed']:.2f}."]
