@@ -30,27 +30,24 @@ class FocalLoss:
     def __init__(self, gamma: float = 1.0, weight: torch.Tensor | None = None):
         if gamma < 0: raise ValueError(f"gamma must be >= 0, got {gamma!r}")
         self.gamma, self.weight = float(gamma), weight
-    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def per_image(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logp = F.log_softmax(logits.float(), 1).gather(1, y[:, None])[:, 0]
-        loss = -(1 - logp.exp()) ** self.gamma * logp
+        return -(1 - logp.exp()) ** self.gamma * logp
+    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = self.per_image(logits, y)
         if self.weight is not None: loss = loss * self.weight.to(loss.device)[y]
         return loss.mean()
-    def __repr__(self): return f'FocalLoss(gamma={self.gamma}, weighted={self.weight is not None})'
+    def __repr__(self): return f'{type(self).__name__}(gamma={self.gamma}, weighted={self.weight is not None})'
 
 # %% ../nbs/09a_losses.ipynb #195681ff
 FOCAL_FORMS = ('softmax', 'sigmoid')
 
-class SigmoidFocalLoss:
+class SigmoidFocalLoss(FocalLoss):
     "Sigmoid focal loss (Lin et al. 2017, as Cui et al. 2019 train it): per image, sum over classes of -(1 - p_t)^gamma log p_t with p = sigmoid(z), times the true class's weight; batch mean."
-    def __init__(self, gamma: float = 1.0, weight: torch.Tensor | None = None):
-        if gamma < 0: raise ValueError(f"gamma must be >= 0, got {gamma!r}")
-        self.gamma, self.weight = float(gamma), weight
-    def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def per_image(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = logits.float()
         zt = torch.where(F.one_hot(y, z.shape[1]).bool(), z, -z)           # log p_t = logsigmoid(zt) for every binary problem
-        loss = (-torch.exp(self.gamma * F.logsigmoid(-zt)) * F.logsigmoid(zt)).sum(1)   # (1 - p_t)^gamma, in log space
-        if self.weight is not None: loss = loss * self.weight.to(loss.device)[y]
-        return loss.mean()
+        return (-torch.exp(self.gamma * F.logsigmoid(-zt)) * F.logsigmoid(zt)).sum(1)   # (1 - p_t)^gamma, in log space
     def prepare_model(self, model: nn.Module) -> nn.Module:
         "Cui et al.'s start: the last layer's bias at -log((1 - pi) / pi), pi = 1 / classes, and exempt from weight decay."
         head, name = (model.head, 'head.bias') if hasattr(model, 'head') else (model, 'bias')
@@ -59,7 +56,6 @@ class SigmoidFocalLoss:
         with torch.no_grad(): head.bias.fill_(-math.log(head.out_features - 1))
         model.no_weight_decay = tuple(sorted({*getattr(model, 'no_weight_decay', ()), name}))
         return model
-    def __repr__(self): return f'SigmoidFocalLoss(gamma={self.gamma}, weighted={self.weight is not None})'
 
 # %% ../nbs/09a_losses.ipynb #e8ef7692
 class NormedLinear(nn.Module):
