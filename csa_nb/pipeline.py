@@ -360,8 +360,13 @@ def make_fig_table2(profile: str, out: str | Path | None = None, cifar10_images=
     specs = target_specs('fig_table2', profile, cifar10_images); done = [s for s in specs if store.has(s)]
     if not done: raise FileNotFoundError(f"fig_table2 needs finished Table 2 runs, e.g. {specs[0].name}; run reproduce first")
     df = table2_frame(done, store)
-    fig = fig_table2(df, suptitle=f"Table 2 at a glance ({_data_label(store, done[0])}, ratio 100, ResNet-32, {done[0].epochs} epochs, seed 0, "
-                                  f"profile {profile}; {len(done)} of {len(specs)} rows run). Stars: the paper's values (200 epochs, the original recipes)")
+    longer = None
+    if profile == 'cpu':   # finished runs of the paper's 200-epoch schedule on the same column: diamonds (as in table2, never planned here)
+        more = [s for s in target_specs('table2', 'paper', cifar10_images) if (s.dataset, s.imb_factor) == (done[0].dataset, done[0].imb_factor) and store.has(s)]
+        longer = table2_frame(more, store) if more else None
+    fig = fig_table2(df, longer=longer, suptitle=f"Table 2 at a glance ({_data_label(store, done[0])}, ratio 100, ResNet-32, {done[0].epochs} epochs, seed 0, "
+                     f"profile {profile}; {len(done)} of {len(specs)} rows run). Stars: the paper's values (200 epochs, the original recipes)"
+                     + (f"; diamonds: our {len(longer)} rows at the paper's 200 epochs" if longer is not None else ''))
     path = save_figure(fig, out / 'figures' / 'fig_table2.png'); plt.close(fig)
     return path
 

@@ -313,11 +313,17 @@ def fig_trajectories(results: Sequence[dict], metrics: Sequence[str] = ('all', '
     return fig
 
 # %% ../nbs/11_plots.ipynb #46fa897c
-def fig_table2(df, suptitle: str = ''):
-    "Two panels for one column of `table2_frame` (one dataset, ratio and schedule), rows sorted by our All: each row's All (ours: dot, the paper's: hollow star) with both CEs as lines; and each row's Many and Few."
+def fig_table2(df, suptitle: str = '', longer=None):
+    "Two panels for one column of `table2_frame` (one dataset, ratio and schedule), rows sorted by our All: each row's All (ours: dot, the paper's: hollow star) with both CEs as lines; and each row's Many and Few. `longer`: finished rows of the same dataset and ratio at a longer schedule, drawn as diamonds on the left."
     if df is None or len(df) == 0: raise ValueError('fig_table2 needs at least one finished run (an empty table was given)')
     cols = sorted({(r.dataset, int(r.imbalance), int(r.epochs)) for r in df.itertuples()})
     if len(cols) != 1: raise ValueError(f'fig_table2 draws one column (dataset, ratio, epochs) at a time; got {cols}')
+    if longer is not None and len(longer):
+        lcols = sorted({(r.dataset, int(r.imbalance), int(r.epochs)) for r in longer.itertuples()})
+        if len(lcols) != 1 or lcols[0][:2] != cols[0][:2] or lcols[0][2] <= cols[0][2]:
+            raise ValueError(f'longer must be one column of the same dataset and ratio at more epochs than {cols[0]}; got {lcols}')
+        long_all = {r.method: float(r.all) for r in longer.itertuples()}
+    else: long_all = {}
     d = df.sort_values('all', kind='stable').reset_index(drop=True)
     colour = lambda m: METHOD_COLOUR.get(get_method(m).name, '#777777')
     label = lambda m: get_method(m).label
@@ -328,17 +334,23 @@ def fig_table2(df, suptitle: str = ''):
             a.plot([r['all'], paper], [i, i], color='#bbbbbb', lw=0.8, zorder=1)
             a.plot(paper, i, color=colour(r['method']), **{**PAPER_STAR, 'ms': 9})
         a.plot(r['all'], i, 'o', color=colour(r['method']), ms=6, zorder=5)
-        a.annotate(f"{r['all']:.1f}", (r['all'], i), xytext=(-6, 0), textcoords='offset points', ha='right', va='center', fontsize=7)
+        a.annotate(f"{r['all']:.1f}", (min(r['all'], long_all.get(r['method'], r['all'])), i), xytext=(-6, 0), textcoords='offset points',
+                   ha='right', va='center', fontsize=7)   # left of the leftmost marker of the row
+        if r['method'] in long_all:   # the same method at the longer schedule, on the same row
+            a.plot(long_all[r['method']], i, 'D', mfc='white', mec=colour(r['method']), mew=1.5, ms=6, zorder=4)
     ce = d[d.method == 'ce']
     if len(ce):
         a.axvline(float(ce['all'].iloc[0]), color=METHOD_COLOUR['ce'], lw=1, label=f"our CE ({float(ce['all'].iloc[0]):.1f})")
         p = ce['paper'].iloc[0]
         if p is not None and p == p: a.axvline(float(p), color=METHOD_COLOUR['ce'], lw=1, ls='--', label=f"the paper's CE ({float(p):.1f})")
-        a.legend(fontsize=7, loc='upper left')
-    vals = [*d['all'], *(float(p) for p in d['paper'] if p is not None and p == p)]
+    if long_all:
+        a.plot([], [], 'D', mfc='white', mec='#555555', mew=1.5, ms=6, ls='none', label=f"ours at {int(longer.epochs.iloc[0])} epochs")
+    if len(ce) or long_all: a.legend(fontsize=7, loc='upper left')
+    vals = [*d['all'], *(float(p) for p in d['paper'] if p is not None and p == p), *long_all.values()]
     a.set_xlim(min(vals) - 5, max(vals) + 2)
     a.set_yticks(range(len(d)), [label(m) for m in d.method], fontsize=8); a.set_ylim(-0.7, len(d) - 0.3)
-    a.set(xlabel='test accuracy, All (%)', title='All: ours (dot) and the paper (star)'); a.grid(axis='x', alpha=0.3)
+    title = 'All: ours (dot' + (f'; diamond: {int(longer.epochs.iloc[0])} epochs' if long_all else '') + ') and the paper (star)'
+    a.set(xlabel='test accuracy, All (%)', title=title); a.grid(axis='x', alpha=0.3)
     rows = np.arange(len(d))   # the same rows as on the left: each method's head and tail accuracy, joined
     b.hlines(rows, d[['many', 'few']].min(axis=1), d[['many', 'few']].max(axis=1), color='#bbbbbb', lw=0.8, zorder=1)
     b.plot(d['many'], rows, 's', color=GROUP_COLOURS['many'], ms=5, label='Many (head classes)')
