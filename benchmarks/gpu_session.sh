@@ -4,8 +4,8 @@
 #      image-folder copy of CIFAR-10 (the offline JPEG archive), each run's wall time and accuracy;
 #   2. the ResNet-32 step benchmark (csa_nb vs per-sample DataLoader + PIL) on the GPU;
 #   3. the MNIST-LT benchmark on the GPU when the MNIST archives travel too.
-# Needs only torch, torchvision, numpy, matplotlib (no papermill, nbdev or fastcore): runs use the
-# library directly. Everything is written under OUT; copy OUT/runs/* into outputs/runs/ afterwards.
+# Needs torch, torchvision, numpy, matplotlib, pillow and fastcore (no papermill or nbdev; carry a fastcore wheel where it is
+# missing, as on the device tool's H200 image): runs use the library directly. Everything is written under OUT; copy OUT/runs/* into outputs/runs/ afterwards.
 #
 # Usage (repository root):   bash benchmarks/gpu_session.sh IMAGES OUT [EPOCHS] [PER_RUN_TIMEOUT_S]
 #   IMAGES  cifar10-jpeg.tar.gz (or a folder of train/<class>/*, test/<class>/*)

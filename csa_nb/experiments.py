@@ -35,9 +35,9 @@ _register_methods()
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'SMOKE_OVERRIDES', 'PROFILE_SEEDS', 'CSA_FIELDS',
            'RNG_CHOICES', 'DEFAULT_MILESTONES', 'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS',
            'TABLE2_COLUMNS', 'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile', 'RunSpec',
-           'ResultStore', 'transforms_for', 'lr_schedule', 'run_experiment', 'load_trained', 'ensure_artifacts',
-           'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame', 'table2_markdown',
-           'against_ce', 'against_ce_text']
+           'ResultStore', 'transforms_for', 'lr_schedule', 'epochs_by_device', 'run_experiment', 'load_trained',
+           'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame',
+           'table2_markdown', 'against_ce', 'against_ce_text']
 
 # %% ../nbs/10_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -275,6 +275,12 @@ def lr_schedule(spec: RunSpec):
 
 CSA_STEP_ORDER = 'balanced-first'   # the authors' order of the two forward passes (see `csa_step`)
 
+def epochs_by_device(history: list[dict]) -> dict:
+    "How many of a run's epochs ran on each device (a run stopped on one machine can resume on another); 'unrecorded' for epochs older than the record."
+    out = {}
+    for h in history: out[h.get('device', 'unrecorded')] = out.get(h.get('device', 'unrecorded'), 0) + 1
+    return out
+
 def _per_epoch(history: list[dict]) -> float | None:
     secs = [h['seconds'] for h in history if 'seconds' in h]
     return round(sum(secs) / len(secs), 2) if secs else None
@@ -417,7 +423,7 @@ def _run(spec: RunSpec, store: ResultStore, device: torch.device, on_epoch_end) 
         'best': _best(final_hist), 'stage1_metrics': final_hist[-1]['test'] if method.csa else hist1[-1]['test'],
         'stage1_from': stage1_from, 'history': {'stage1': hist1, 'crt': hist2},
         'wall_seconds': round(time.perf_counter() - t0, 2), 'seconds_per_epoch': _per_epoch(hist1),
-        'device': device_name(device), 'precision': precision.name,
+        'device': device_name(device), 'epochs_by_device': epochs_by_device(hist1 + hist2), 'precision': precision.name,
         'provenance': prov, **({'distributed': D.describe_world(w, device, trained)} if w.parallel else {}),
     }
     if w.main:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable
 import torch
 import torch.nn.functional as F
-from .core import time_left, EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format
+from .core import time_left, EpochProgress, Precision, autocast, epoch_generator, save_checkpoint, resume_checkpoint, prefer_memory_format, device_name
 from .sampling import make_sampler, ClassAwareSampler
 from .metrics import summarize, predict
 from .data import LTData
@@ -94,7 +94,7 @@ def train_loop(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, sampler
             prog.update()
         summary = step.end_epoch(mine) if w.parallel else step.end_epoch(len(idx[0]))
         rec = {'epoch': epoch, 'lr': lr, **D.gather_records(summary, mine, w), 'samples': len(idx[0]),
-               'seconds': round(time.perf_counter() - t0, 3)}
+               'seconds': round(time.perf_counter() - t0, 3), 'device': device_name(device)}   # a run resumed elsewhere says where each epoch ran
         if dropped: rec['dropped'] = dropped
         D.broadcast_state(model, w, buffers_only=True)   # rank 0's BatchNorm statistics on every rank before evaluating
         if evaluate is not None: rec['test'] = evaluate(model)

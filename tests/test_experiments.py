@@ -61,6 +61,7 @@ def test_toy_run_writes_a_complete_result(toy, tmp_path):
     assert set(r['metrics']) >= {'all', 'many', 'medium', 'few', 'top5', 'per_class'} and len(r['metrics']['per_class']) == 4
     assert r['metrics']['all'] > 40 and r['spec']['epochs'] == 2 and len(r['history']['stage1']) == 2
     assert r['dataset']['counts'] == [120, 60, 30, 12] and r['wall_seconds'] > 0 and r['device'].startswith('cpu')
+    assert all(h['device'] == r['device'] for h in r['history']['stage1']) and r['epochs_by_device'] == {r['device']: 2}
     assert {'git_commit', 'torch', 'device', 'date'} <= set(r['provenance'])
     with np.load(store.run_dir(spec) / 'features.npz') as z: assert z['train'].shape == (222, 2) and z['test'].shape == (200, 2)
     assert not list(store.run_dir(spec).glob('*.ckpt'))

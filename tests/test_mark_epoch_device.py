@@ -1,0 +1,25 @@
+"Naming the device of checkpointed epochs saved before train_loop recorded it, and counting epochs per device in a result."
+import subprocess, sys
+from pathlib import Path
+import torch
+from csa_nb.experiments import epochs_by_device
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def test_marks_only_unmarked_epochs_and_is_idempotent(tmp_path):
+    p = tmp_path / 'stage1.ckpt'
+    hist = [{'epoch': 0, 'seconds': 5.3}, {'epoch': 1, 'seconds': 5.2}, {'epoch': 2, 'seconds': 37.0, 'device': 'cpu (x86_64, 2 threads)'}]
+    torch.save({'model': {}, 'history': hist, 'epoch': 2}, p)
+    run = lambda *a: subprocess.run([sys.executable, str(ROOT / 'tools' / 'mark_epoch_device.py'), *a], capture_output=True, text=True)
+    r = run('NVIDIA H200', str(p))
+    assert r.returncode == 0 and '2 epochs marked' in r.stdout
+    st = torch.load(p, weights_only=False)
+    assert [h['device'] for h in st['history']] == ['NVIDIA H200', 'NVIDIA H200', 'cpu (x86_64, 2 threads)']
+    assert st['epoch'] == 2 and st['history'][0]['seconds'] == 5.3
+    assert epochs_by_device(st['history']) == {'NVIDIA H200': 2, 'cpu (x86_64, 2 threads)': 1}
+    assert '0 epochs marked' in run('NVIDIA H200', str(p)).stdout
+    bad = run('NVIDIA H200', str(tmp_path / 'none.ckpt'))
+    assert bad.returncode != 0 and 'no checkpoint at' in bad.stderr
+
+def test_epochs_by_device_counts_old_records_as_unrecorded():
+    assert epochs_by_device([{'epoch': 0}, {'epoch': 1, 'device': 'NVIDIA H200'}]) == {'unrecorded': 1, 'NVIDIA H200': 1}
