@@ -191,14 +191,18 @@ def table2_runs(profile, cifar10_images=None) -> dict:
     return {(d, f, m.name): RunSpec.for_profile(d, m.name, profile, imb_factor=f, images=_img(d, cifar10_images))
             for d in ('cifar10-lt', 'cifar100-lt') for f in (0.01, 0.02, 0.1) for m in METHODS.values() if m.in_table2}
 
+def _finished_200(profile: str, cifar10_images, store, dataset: str = 'cifar10-lt', imb_factor: float = 0.01) -> list:
+    "The `cpu` profile's extra: finished Table 2 runs of the paper's 200-epoch schedule on the same column (never planned at `cpu`)."
+    if profile != 'cpu': return []
+    return [s for s in target_specs('table2', 'paper', cifar10_images) if (s.dataset, s.imb_factor) == (dataset, imb_factor) and store.has(s)]
+
 @target('table2', table2_runs, {}, cifar=True)
 def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None):
     "Write `tables/table2.{csv,md}` from the profile's CIFAR runs; return the DataFrame."
     from csa_nb.experiments import table2_frame, table2_markdown
     out = Path(out or outputs_root()); store = _store(out)
     specs = target_specs('table2', profile, cifar10_images)   # unfinished rows say 'not run'
-    if profile == 'cpu':   # finished runs of the paper's 200-epoch schedule on the same column are shown too (never planned here)
-        specs += [s for s in target_specs('table2', 'paper', cifar10_images) if s.dataset == 'cifar10-lt' and s.imb_factor == 0.01 and store.has(s)]
+    specs += _finished_200(profile, cifar10_images, store)   # shown too, as rows at the paper's schedule
     df = table2_frame(specs, store)
     _write_table(out, 'table2', "Table 2 of the paper: every row in the paper's order with its six values (CIFAR-100-LT and CIFAR-10-LT at imbalance "
                  "100, 50, 10), then the rows beyond the paper, and beside each our top-1 test accuracy (%) of ResNet-32 at the final "
@@ -360,10 +364,8 @@ def make_fig_table2(profile: str, out: str | Path | None = None, cifar10_images=
     specs = target_specs('fig_table2', profile, cifar10_images); done = [s for s in specs if store.has(s)]
     if not done: raise FileNotFoundError(f"fig_table2 needs finished Table 2 runs, e.g. {specs[0].name}; run reproduce first")
     df = table2_frame(done, store)
-    longer = None
-    if profile == 'cpu':   # finished runs of the paper's 200-epoch schedule on the same column: diamonds (as in table2, never planned here)
-        more = [s for s in target_specs('table2', 'paper', cifar10_images) if (s.dataset, s.imb_factor) == (done[0].dataset, done[0].imb_factor) and store.has(s)]
-        longer = table2_frame(more, store) if more else None
+    more = _finished_200(profile, cifar10_images, store, done[0].dataset, done[0].imb_factor)   # diamonds
+    longer = table2_frame(more, store) if more else None
     fig = fig_table2(df, longer=longer, suptitle=f"Table 2 at a glance ({_data_label(store, done[0])}, ratio 100, ResNet-32, {done[0].epochs} epochs, seed 0, "
                      f"profile {profile}; {len(done)} of {len(specs)} rows run). Stars: the paper's values (200 epochs, the original recipes)"
                      + (f"; diamonds: our {len(longer)} rows at the paper's 200 epochs" if longer is not None else ''))
