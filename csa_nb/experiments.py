@@ -548,6 +548,11 @@ def _wall(r: dict) -> float:
     h = r['history']; own = h['crt'] if r.get('stage1_from', '').startswith('reused') else h['stage1'] + h['crt']
     return round(max(r['wall_seconds'], sum(e.get('seconds', 0) for e in own)), 2)
 
+def _devices_text(by_device: dict) -> str:
+    "'' for a run trained on one device, else e.g. '103 epochs on NVIDIA H200, 97 on cpu (x86_64, 2 threads)'."
+    if len(by_device) < 2: return ''
+    return ', '.join(f"{n}{' epochs' if i == 0 else ''} on {d}" for i, (d, n) in enumerate(by_device.items()))
+
 def table2_frame(specs: list[RunSpec], store: ResultStore):
     "One row per finished run: All/Many/Medium/Few, CSA's three predictors, the paper's value, profile, epochs, data source, cost."
     import pandas as pd
@@ -560,7 +565,7 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
                    paper=ref, diff=None if ref is None else round(m['all'] - ref, 2), profile=s.profile, epochs=s.epochs,
                    data_source=r['dataset']['source'], wall_seconds=_wall(r),
                    seconds_per_epoch=r.get('seconds_per_epoch', _per_epoch(r['history']['stage1'])), device=r['device'],
-                   step_order=r.get('csa_step_order', ''))
+                   step_order=r.get('csa_step_order', ''), devices=_devices_text(r.get('epochs_by_device') or {}))
         for k, v in r.get('predictors', {}).items(): row[f'{k}_head_all'] = v['all']
         rows.append(row)
     return pd.DataFrame(rows)
@@ -584,7 +589,7 @@ def table2_markdown(df, profile: str = 'cpu') -> str:
         if runs.empty: out.append(f"| {label} | {paper} | not run (profile `{profile}` plans {plan[profile]}) | | | | | | | | | |"); continue
         for r in runs.itertuples():
             heads = ' / '.join(f(getattr(r, k + '_head_all', None)) for k in ('uniform', 'balanced', 'ensemble')) if r.predictor else ''
-            mark = ' †' if r.step_order.startswith('uniform-first') else ''
+            mark = (' †' if r.step_order.startswith('uniform-first') else '') + (' ‡' if r.devices else '')
             pred = f' ({r.predictor} head)' if r.predictor else ''
             out.append(f"| {label}{pred}{mark} | {paper} | {_col(r.dataset, r.imbalance)}, {r.epochs} ep | {r.all:.1f} | {r.many:.1f} | "
                        f"{r.medium:.1f} | {r.few:.1f} | {'' if r.diff is None or r.diff != r.diff else f'{r.diff:+.1f}'} | {heads} | "
@@ -597,6 +602,9 @@ def table2_markdown(df, profile: str = 'cpu') -> str:
         out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "
                    "the authors (and csa_nb now) run the balanced one first. Losses and gradients are the same; BatchNorm's running "
                    "statistics weight the two batches 0.1/0.09 instead of 0.09/0.1.")
+    for r in df[df.devices != ''].itertuples():
+        out.append(f"\n‡ {r.method} ({r.epochs} ep): resumed from its checkpoint on another machine, {r.devices}; "
+                   "wall s and s/epoch mix the devices.")
     checks = against_ce(df)
     if checks: out += ['', "Against CE (our rows against our CE at the same schedule; each method's notebook explains a row below it):",
                        '', *[f'- {t}' for t in against_ce_text(checks)]]

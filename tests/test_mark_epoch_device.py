@@ -23,3 +23,15 @@ def test_marks_only_unmarked_epochs_and_is_idempotent(tmp_path):
 
 def test_epochs_by_device_counts_old_records_as_unrecorded():
     assert epochs_by_device([{'epoch': 0}, {'epoch': 1, 'device': 'NVIDIA H200'}]) == {'unrecorded': 1, 'NVIDIA H200': 1}
+
+def test_table2_marks_a_run_trained_on_two_devices():
+    import pandas as pd
+    from csa_nb.experiments import _devices_text, table2_markdown
+    assert _devices_text({'NVIDIA H200': 103, 'cpu (x86_64, 2 threads)': 97}) == '103 epochs on NVIDIA H200, 97 on cpu (x86_64, 2 threads)'
+    assert _devices_text({'cpu': 30}) == '' == _devices_text({})
+    row = dict(dataset='cifar10-lt', imbalance=100, method='ce-drs', seed=0, all=70.0, many=80.0, medium=70.0, few=60.0, predictor='',
+               paper=75.6, diff=-5.6, profile='paper', epochs=200, data_source='image folder x', wall_seconds=100.0, seconds_per_epoch=20.0,
+               device='cpu', step_order='')
+    one, two = (table2_markdown(pd.DataFrame([dict(row, devices=d)]), 'cpu') for d in ('', '103 epochs on NVIDIA H200, 97 on cpu'))
+    assert '‡' not in one
+    assert '| CE-DRS ‡ |' in two and '‡ ce-drs (200 ep): resumed from its checkpoint on another machine, 103 epochs on NVIDIA H200, 97 on cpu;' in two
