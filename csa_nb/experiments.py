@@ -572,6 +572,7 @@ def table2_frame(specs: list[RunSpec], store: ResultStore):
 
 # %% ../nbs/10_experiments.ipynb #4044a14d
 def _col(ds, imb) -> str: return f"{'C100' if ds == 'cifar100-lt' else 'C10'}-{imb}"
+def _kind(device: str) -> str: return 'cpu' if str(device).startswith('cpu') else str(device)   # thread counts aside
 
 def table2_markdown(df, profile: str = 'cpu') -> str:
     "Every row of the paper's Table 2 in its order, then the rows beyond it: the paper's six values and ours, or why ours is missing."
@@ -580,6 +581,7 @@ def table2_markdown(df, profile: str = 'cpu') -> str:
     out = ['| row | paper C100-100 | C100-50 | C100-10 | C10-100 | C10-50 | C10-10 | ours: column | All | Many | Medium | Few | '
            'diff | CSA heads u / b / e | wall s | s/epoch |', '| --- ' * 16 + '|']
     extras = [m.label for m in METHODS.values() if m.in_table2 and not m.paper_row]
+    usual = df.device.map(_kind).mode()[0] if not df.empty else ''   # the kind of device most rows trained on
     for row in [*PAPER_TABLE2, *extras]:
         paper = ' | '.join(f(v) for v in PAPER_TABLE2.get(row, (None,) * 6))
         ms = [m for m in METHODS.values() if (m.paper_row or m.label) == row and m.in_table2]
@@ -589,7 +591,7 @@ def table2_markdown(df, profile: str = 'cpu') -> str:
         if runs.empty: out.append(f"| {label} | {paper} | not run (profile `{profile}` plans {plan[profile]}) | | | | | | | | | |"); continue
         for r in runs.itertuples():
             heads = ' / '.join(f(getattr(r, k + '_head_all', None)) for k in ('uniform', 'balanced', 'ensemble')) if r.predictor else ''
-            mark = (' †' if r.step_order.startswith('uniform-first') else '') + (' ‡' if r.devices else '')
+            mark = (' †' if r.step_order.startswith('uniform-first') else '') + (' ‡' if r.devices or _kind(r.device) != usual else '')
             pred = f' ({r.predictor} head)' if r.predictor else ''
             out.append(f"| {label}{pred}{mark} | {paper} | {_col(r.dataset, r.imbalance)}, {r.epochs} ep | {r.all:.1f} | {r.many:.1f} | "
                        f"{r.medium:.1f} | {r.few:.1f} | {'' if r.diff is None or r.diff != r.diff else f'{r.diff:+.1f}'} | {heads} | "
@@ -602,9 +604,11 @@ def table2_markdown(df, profile: str = 'cpu') -> str:
         out.append("\n† made with csa_nb's earlier CSA step, which ran the uniform branch's forward pass before the balanced one; "
                    "the authors (and csa_nb now) run the balanced one first. Losses and gradients are the same; BatchNorm's running "
                    "statistics weight the two batches 0.1/0.09 instead of 0.09/0.1.")
-    for r in df[df.devices != ''].itertuples():
-        out.append(f"\n‡ {r.method} ({r.epochs} ep): resumed from its checkpoint on another machine, {r.devices}; "
-                   "wall s and s/epoch mix the devices.")
+    for r in df.itertuples():
+        if r.devices: out.append(f"\n‡ {r.method} ({r.epochs} ep): resumed from its checkpoint on another machine, {r.devices}; "
+                                 "wall s and s/epoch mix the devices.")
+        elif _kind(r.device) != usual: out.append(f"\n‡ {r.method} ({r.epochs} ep): every epoch on {r.device}, not the {usual} most rows "
+                                                  "trained on; wall s and s/epoch are that device's.")
     checks = against_ce(df)
     if checks: out += ['', "Against CE (our rows against our CE at the same schedule; each method's notebook explains a row below it):",
                        '', *[f'- {t}' for t in against_ce_text(checks)]]

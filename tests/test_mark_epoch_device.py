@@ -35,3 +35,15 @@ def test_table2_marks_a_run_trained_on_two_devices():
     one, two = (table2_markdown(pd.DataFrame([dict(row, devices=d)]), 'cpu') for d in ('', '103 epochs on NVIDIA H200, 97 on cpu'))
     assert '‡' not in one
     assert '| CE-DRS ‡ |' in two and '‡ ce-drs (200 ep): resumed from its checkpoint on another machine, 103 epochs on NVIDIA H200, 97 on cpu;' in two
+
+def test_table2_marks_a_run_trained_wholly_on_another_kind_of_device():
+    import pandas as pd
+    from csa_nb.experiments import table2_markdown
+    row = dict(dataset='cifar10-lt', imbalance=100, seed=0, all=70.0, many=80.0, medium=70.0, few=60.0, predictor='', paper=None, diff=None,
+               profile='paper', epochs=200, data_source='image folder x', wall_seconds=100.0, seconds_per_epoch=20.0, step_order='', devices='')
+    df = pd.DataFrame([dict(row, method='ce', device='cpu (x86_64, 1 threads)'), dict(row, method='cb-rs', device='cpu (x86_64, 2 threads)'),
+                       dict(row, method='ce-drw', device='NVIDIA H200')])
+    md = table2_markdown(df, 'paper')
+    assert '| CE-DRW ‡ |' in md and '| CE |' in md and '| CB-RS (beyond the paper) |' in md   # thread counts are not another device
+    assert '‡ ce-drw (200 ep): every epoch on NVIDIA H200, not the cpu most rows trained on;' in md and md.count('‡') == 2
+
