@@ -11,7 +11,10 @@
 #               (the store's runs/ folder as a tar.gz cut into 15 MiB pieces: `cat runs.tgz.* | tar xz`)
 #   DEADLINE_S  seconds from the start after which every run still going is stopped (SIGTERM) and results are packed
 #   JOB         a method, or methods joined by '+' to run one after the other (ce+lws: LWS needs CE's stage 1);
-#               default: the rows still missing at 200 epochs, most wanted first
+#               default: the rows still missing at 200 epochs, most wanted first (BBN resumes its committed checkpoint;
+#               ce+lws trains a CE of the committed CE-200 run's name: import keeps the committed result, LWS uses the model)
+# Every unfinished run committed under outputs/runs (a stage1.ckpt) is put in the store first, so its job resumes it.
+# Back on the development machine: python tools/import_device_runs.py <the folder the device tool returned>
 # Environment: SLOTS (runs at once, default 7), EPOCHS (stage-1 epochs; default the profile's 200; small = dry run),
 #   PYTHON (default python3), CSA_DATA (decoded data; default a fresh temporary folder, outside OUT).
 # Needs torch, torchvision, numpy, pandas, matplotlib, pillow and fastcore (carry its wheel where it is missing).
@@ -20,10 +23,11 @@ IMAGES=${1:?usage: gpu_table2.sh IMAGES OUT DEADLINE_S [JOB ...]}
 OUT=${2:?usage: gpu_table2.sh IMAGES OUT DEADLINE_S [JOB ...]}
 DEADLINE=${3:?usage: gpu_table2.sh IMAGES OUT DEADLINE_S [JOB ...]}
 shift 3
-JOBS=("$@"); [ ${#JOBS[@]} -eq 0 ] && JOBS=(ce+lws ce-drw ce-drs ldam-drw bbn cam-bs csa-mixup csa cb-rs focal cmo m2m)
+JOBS=("$@"); [ ${#JOBS[@]} -eq 0 ] && JOBS=(bbn csa-mixup m2m cb-rs focal cmo ce+lws)
 SLOTS=${SLOTS:-7}; EPOCHS=${EPOCHS:-}; PY=${PYTHON:-python3}
 T0=$(date +%s); END=$((T0 + DEADLINE))
-mkdir -p "$OUT/logs" "$OUT/store"
+mkdir -p "$OUT/logs" "$OUT/store/runs"
+for c in outputs/runs/*/stage1.ckpt; do [ -e "$c" ] && cp -r "$(dirname "$c")" "$OUT/store/runs/"; done
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" CSA_OUTPUTS="$OUT/store" CSA_PROGRESS=lines PYTHONUNBUFFERED=1
 export CSA_DATA="${CSA_DATA:-$(mktemp -d)}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 say() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/summary.txt"; }
