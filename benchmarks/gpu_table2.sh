@@ -15,7 +15,9 @@
 #               ce+lws trains a CE of the committed CE-200 run's name: import keeps the committed result, LWS uses the model)
 # Every unfinished run committed under outputs/runs (a stage1.ckpt) is put in the store first, so its job resumes it.
 # Back on the development machine: python tools/import_device_runs.py <the folder the device tool returned>
-# Environment: SLOTS (runs at once, default 7), EPOCHS (stage-1 epochs; default the profile's 200; small = dry run),
+# Environment: STORE (where runs are kept; default OUT/store, dropped after packing. An ignored folder of the working tree,
+#   e.g. build/devstore, outlives the call on a warm device machine: a second call made at once resumes from it with no
+#   upload; the device tool keeps ignored outputs between calls), SLOTS (runs at once, default 7), EPOCHS (stage-1 epochs; default the profile's 200; small = dry run),
 #   PYTHON (default python3), CSA_DATA (decoded data; default a fresh temporary folder, outside OUT).
 # Needs torch, torchvision, numpy, pandas, matplotlib, pillow and fastcore (carry its wheel where it is missing).
 set -uo pipefail
@@ -26,9 +28,11 @@ shift 3
 JOBS=("$@"); [ ${#JOBS[@]} -eq 0 ] && JOBS=(bbn csa-mixup m2m cb-rs focal cmo ce+lws)
 SLOTS=${SLOTS:-7}; EPOCHS=${EPOCHS:-}; PY=${PYTHON:-python3}
 T0=$(date +%s); END=$((T0 + DEADLINE))
-mkdir -p "$OUT/logs" "$OUT/store/runs"
-for c in outputs/runs/*/stage1.ckpt; do [ -e "$c" ] && cp -r "$(dirname "$c")" "$OUT/store/runs/"; done
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" CSA_OUTPUTS="$OUT/store" CSA_PROGRESS=lines PYTHONUNBUFFERED=1
+STORE=${STORE:-$OUT/store}
+mkdir -p "$OUT/logs" "$STORE/runs"
+# committed unfinished runs, unless the store has the run already (a kept STORE from an earlier call is further on)
+for c in outputs/runs/*/stage1.ckpt; do d=$(dirname "$c"); [ -e "$c" ] && [ ! -e "$STORE/runs/$(basename "$d")" ] && cp -r "$d" "$STORE/runs/"; done
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" CSA_OUTPUTS="$STORE" CSA_PROGRESS=lines PYTHONUNBUFFERED=1
 export CSA_DATA="${CSA_DATA:-$(mktemp -d)}" OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 say() { echo "[$(( $(date +%s) - T0 ))s] $*" | tee -a "$OUT/summary.txt"; }
 
@@ -66,7 +70,7 @@ done
 while [ "$(jobs -rp | wc -l)" -gt $EXTRA ]; do wait -n; done
 [ -n "$LOGGER" ] && kill "$LOGGER" 2>/dev/null
 
-$PY - "$OUT/store/runs" <<'EOF' 2>&1 | tee -a "$OUT/summary.txt"
+$PY - "$STORE/runs" <<'EOF' 2>&1 | tee -a "$OUT/summary.txt"
 import json, sys, torch
 from pathlib import Path
 for d in sorted(Path(sys.argv[1]).glob('*')):
@@ -81,6 +85,6 @@ for d in sorted(Path(sys.argv[1]).glob('*')):
     else: print(f"{d.name}: nothing saved")
 EOF
 # Pack: the device tool brings back at most 8 files of 16 MiB, two folders deep.
-tar czf - -C "$OUT/store" runs | split -b 15m -d - "$OUT/runs.tgz."
+tar czf - -C "$STORE" runs | split -b 15m -d - "$OUT/runs.tgz."
 tar czf "$OUT/logs.tgz" -C "$OUT" logs && rm -rf "$OUT/logs" "$OUT/store"
 say "packed: $(ls "$OUT" | tr '\n' ' ')"
