@@ -11,7 +11,7 @@
 #               (the store's runs/ folder as a tar.gz cut into 15 MiB pieces: `cat runs.tgz.* | tar xz`)
 #   DEADLINE_S  seconds from the start after which every run still going is stopped (SIGTERM) and results are packed
 #   JOB         a method, or methods joined by '+' to run one after the other (ce+lws: LWS needs CE's stage 1);
-#               default: the rows still missing at 200 epochs, most wanted first (BBN resumes its committed checkpoint;
+#               default: the rows still missing at 200 epochs, most wanted first (CSA + mixup resumes a committed checkpoint;
 #               ce+lws trains a CE of the committed CE-200 run's name: import keeps the committed result, LWS uses the model)
 # Every unfinished run committed under outputs/runs (a stage1.ckpt) is put in the store first, so its job resumes it.
 # Back on the development machine: python tools/import_device_runs.py <the folder the device tool returned>
@@ -25,7 +25,7 @@ IMAGES=${1:?usage: gpu_table2.sh IMAGES OUT DEADLINE_S [JOB ...]}
 OUT=${2:?usage: gpu_table2.sh IMAGES OUT DEADLINE_S [JOB ...]}
 DEADLINE=${3:?usage: gpu_table2.sh IMAGES OUT DEADLINE_S [JOB ...]}
 shift 3
-JOBS=("$@"); [ ${#JOBS[@]} -eq 0 ] && JOBS=(bbn csa-mixup m2m cb-rs focal cmo ce+lws)
+JOBS=("$@"); [ ${#JOBS[@]} -eq 0 ] && JOBS=(csa-mixup m2m cb-rs focal cmo ce+lws)
 SLOTS=${SLOTS:-7}; EPOCHS=${EPOCHS:-}; PY=${PYTHON:-python3}
 T0=$(date +%s); END=$((T0 + DEADLINE))
 STORE=${STORE:-$OUT/store}
