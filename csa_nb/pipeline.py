@@ -22,10 +22,11 @@ __all__ = ['TABLE1_DATASETS', 'TABLE1_METHODS', 'OLTR_PAPER_RUNS', 'FIG_CIFAR', 
            'LAUNCHERS', 'SUBMITIT_MISSING', 'SLURM_DEFAULTS', 'Target', 'target', 'rs_spec', 'csa_spec', 'target_runs',
            'target_specs', 'parse_only', 'plan_runs', 'finished_runs', 'finished_specs', 'table1_runs', 'make_table1',
            'fig2_runs', 'make_fig2', 'fig4_runs', 'make_fig4', 'table2_runs', 'make_table2', 'fig1_runs', 'make_fig1',
-           'fig_models_runs', 'make_fig3', 'fig9_runs', 'make_fig9', 'make_fig10', 'csa_examples_runs',
-           'make_csa_examples', 'fig_table2_runs', 'make_fig_table2', 'figure_captions', 'write_report',
-           'notebooks_dir', 'pick_engine', 'execute_notebook', 'check_jobs', 'job_layout', 'layout_text', 'run_one',
-           'run_plan', 'reproduce', 'committed_runs', 'verify_runs', 'verify_markdown', 'main']
+           'fig_models_runs', 'gradcam_figure', 'make_fig3', 'fig9_runs', 'make_fig9', 'make_fig10',
+           'csa_examples_runs', 'make_csa_examples', 'fig_table2_runs', 'make_fig_table2', 'figure_captions',
+           'write_report', 'notebooks_dir', 'pick_engine', 'execute_notebook', 'check_jobs', 'job_layout',
+           'layout_text', 'run_one', 'run_plan', 'reproduce', 'committed_runs', 'verify_runs', 'verify_markdown',
+           'main']
 
 # %% ../nbs/12_pipeline.ipynb #73184a82
 TABLE1_DATASETS = ('mnist-lt', 'fashion-lt', 'cmnist-lt')
@@ -270,22 +271,27 @@ def _fig_models(name, profile, store, cifar10_images) -> tuple:
     return runs, {m: ensure_artifacts(s, store) for m, s in runs.items()}
 
 # %% ../nbs/12_pipeline.ipynb #665ad75a
-@target('fig3', fig_models_runs, {'fig3_gradcam': 'Figure 3: Grad-CAM of the same test images under CE, CB-RS and CSA'}, cifar=True)
-def make_fig3(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
-    "Write `figures/fig3_gradcam.png`: Grad-CAM of the same test images under the CE, CB-RS and CSA models."
-    from csa_nb.plots import fig_gradcam, save_figure
-    import matplotlib.pyplot as plt
-    out = Path(out or outputs_root()); store = _store(out)
-    runs, arts = _fig_models('fig3', profile, store, cifar10_images)
-    z = {m: _load_npz(arts[m]['gradcam.npz']) for m, _ in FIG_MODELS}
+def gradcam_figure(store: ResultStore, runs: dict, schedule: str):
+    "Grad-CAM of the same test images (the first of each class) under the finished `FIG_MODELS` runs `runs` ({method: spec} in `store`); `schedule` ends the title."
+    from csa_nb.experiments import ensure_artifacts
+    from csa_nb.plots import fig_gradcam
+    z = {m: _load_npz(ensure_artifacts(runs[m], store)['gradcam.npz']) for m, _ in FIG_MODELS}
     ref = z['ce']
     first = np.unique(ref['labels'], return_index=True)[1]          # one image per class, head to tail
     rows = {f"{get_method(m).label}, {head} head" if get_method(m).csa else get_method(m).label:
             {'cam': z[m][f'{head}_cam'][first], 'pred': z[m][f'{head}_pred'][first]} for m, head in FIG_MODELS}
     names = [str(c) for c in ref['class_names']] if 'class_names' in ref else None
-    fig = fig_gradcam(ref['images'][first], ref['labels'][first], rows, names,
-                      suptitle=f"Grad-CAM of the true class on the same test images, {_data_label(store, runs['ce'])}, profile {profile} "
-                               '(class 0 largest; title = prediction, ✗ when wrong)')
+    return fig_gradcam(ref['images'][first], ref['labels'][first], rows, names,
+                       suptitle=f"Grad-CAM of the true class on the same test images, {_data_label(store, runs['ce'])}, {schedule} "
+                                '(class 0 largest; title = prediction, ✗ when wrong)')
+
+@target('fig3', fig_models_runs, {'fig3_gradcam': 'Figure 3: Grad-CAM of the same test images under CE, CB-RS and CSA'}, cifar=True)
+def make_fig3(profile: str, out: str | Path | None = None, cifar10_images=None) -> Path:
+    "Write `figures/fig3_gradcam.png`: Grad-CAM of the same test images under the CE, CB-RS and CSA models."
+    from csa_nb.plots import save_figure
+    import matplotlib.pyplot as plt
+    out = Path(out or outputs_root()); store = _store(out)
+    fig = gradcam_figure(store, finished_runs('fig3', profile, store, cifar10_images), f'profile {profile}')
     path = save_figure(fig, out / 'figures' / 'fig3_gradcam.png'); plt.close(fig)
     return path
 
