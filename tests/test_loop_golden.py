@@ -65,7 +65,7 @@ ONEDNN_ISA = {'AVX2': 'AVX2', 'AVX512': 'AVX512_CORE', 'DEFAULT': 'SSE41'}   # t
 MKL_CBWR = {'AVX2': 'AVX2', 'AVX512': 'AVX512', 'DEFAULT': 'COMPATIBLE'}          # ... -> MKL's conditional-reproducibility branch
 
 def pinned_env(capability: str) -> dict:
-    "Environment that makes torch and oneDNN use the kernels of `capability` ('AVX2', 'AVX512', 'DEFAULT')."
+    "Environment that makes torch, oneDNN and MKL use the kernels of `capability` ('AVX2', 'AVX512', 'DEFAULT')."
     return {**os.environ, 'ATEN_CPU_CAPABILITY': capability.lower(), 'ONEDNN_MAX_CPU_ISA': ONEDNN_ISA.get(capability, capability),
             'MKL_CBWR': MKL_CBWR.get(capability, 'COMPATIBLE')}
 
@@ -77,7 +77,7 @@ def run_pinned(capability: str, out: Path) -> tuple[dict, str]:
 
 CHAOTIC = {name for name, (ds, _, _) in CASES.items() if ds == 'toy32-lt'}   # the ResNet-32 cases
 
-def test_pinned_env_names_both_libraries():
+def test_pinned_env_names_all_three_libraries():
     env = pinned_env('AVX2')
     assert (env['ATEN_CPU_CAPABILITY'], env['ONEDNN_MAX_CPU_ISA'], env['MKL_CBWR']) == ('avx2', 'AVX2', 'AVX2')
     assert pinned_env('AVX512')['ONEDNN_MAX_CPU_ISA'] == 'AVX512_CORE'
