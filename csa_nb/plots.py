@@ -40,8 +40,9 @@ OKABE_ITO = {'black': '#000000', 'orange': '#E69F00', 'sky blue': '#56B4E9', 'bl
              'yellow': '#F0E442', 'blue': '#0072B2', 'vermillion': '#D55E00', 'reddish purple': '#CC79A7'}
 METHOD_COLOUR = {   # every method a figure draws; the Table 2 baselines are in tables only
     'ce': OKABE_ITO['blue'], 'crt': OKABE_ITO['bluish green'], 'cb-rs': OKABE_ITO['vermillion'],
-                 'rs-gamma': OKABE_ITO['orange'], 'csa': OKABE_ITO['reddish purple'], 'csa-mixup': OKABE_ITO['sky blue']}
-METHOD_MARKER = {'ce': 'o', 'crt': 's', 'cb-rs': '^', 'rs-gamma': 'D', 'csa': 'P', 'csa-mixup': 'X'}
+                 'rs-gamma': OKABE_ITO['orange'], 'csa': OKABE_ITO['reddish purple'], 'csa-mixup': OKABE_ITO['sky blue'],
+                 'la': OKABE_ITO['yellow'], 'csa-la': OKABE_ITO['black']}   # LA and CSA + LA: beyond the paper, drawn in 09a_losses
+METHOD_MARKER = {'ce': 'o', 'crt': 's', 'cb-rs': '^', 'rs-gamma': 'D', 'csa': 'P', 'csa-mixup': 'X', 'la': 'v', 'csa-la': 'h'}
 CAM_CMAP = 'inferno'                              # CAMs and CSA masks: perceptually uniform, with a colour bar
 RIGHT, WRONG = '\u2713', '\u2717'                 # a sign on every prediction, so right/wrong never rests on colour alone
 RIGHT_COLOUR, WRONG_COLOUR = OKABE_ITO['black'], OKABE_ITO['vermillion']
@@ -291,13 +292,15 @@ def show_compact(fig, width: int | None = None, colours: int = 128):
     out = io.BytesIO(); im.quantize(colours, method=PILImage.Quantize.MEDIANCUT).save(out, 'png', optimize=True)
     display(Image(data=out.getvalue()))
 
-def fig_trajectories(results: Sequence[dict], metrics: Sequence[str] = ('all', 'few'), decays: Sequence[int] = (), suptitle: str = ''):
-    "One panel per metric: every epoch's test accuracy of each result, its reported value (dot) and the paper's (hollow star)."
+def fig_trajectories(results: Sequence[dict], metrics: Sequence[str] = ('all', 'few'), decays: Sequence[int] = (), suptitle: str = '',
+                     all_heads: bool = True):
+    "One panel per metric: every epoch's test accuracy of each result (every head of a CSA run, or only its reported one), its reported value (dot) and the paper's (hollow star)."
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.6 * len(metrics), 3.9), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for r in results:
             m = get_method(r['spec']['method']); c = method_colour(m.name)
             for head, (ep, v) in epoch_curves(r, metric).items():
+                if not (all_heads or head in ('', m.predictor)): continue
                 ax.plot(ep, v, HEAD_STYLE[head], color=c, lw=1.0 if head in ('', m.predictor) else 0.8,
                         label=m.label + (f' ({head})' if head else ''))
             ax.plot(ep[-1], r['metrics'][metric], 'o', color=c, ms=6, zorder=5)

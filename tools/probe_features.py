@@ -4,7 +4,8 @@ and how well each run's own stage-1 model fits its training images.
     python tools/probe_features.py --images PATH/cifar10-jpeg.tar.gz --profile cpu ce cb-focal ce-drw
 
 For every method named, the finished run of that method (CIFAR-10-LT ratio 100, seed 0, the given profile) must have its
-`model.pt`. The classifier is re-trained exactly as the `crt` method re-trains CE's: a copy of the run's head, its crt_epochs
+`model.pt`. The classifier is re-trained exactly as the `crt` method re-trains CE's: a copy of the run's head (of a CSA run: the head it
+reports, on its shared backbone), its crt_epochs
 (10) of class-aware sampling on cached un-augmented features, cosine learning rate from the spec's lr, SGD with its momentum and weight
 decay. Each row also gives the fit: the stage-1 model's top-1 accuracy, per class, on the un-augmented training images it
 was trained on. `--check` first re-derives a committed cRT result this way (the probe of the `ce` backbone must equal the
@@ -19,9 +20,24 @@ from csa_nb.core import outputs_root, atomic_write_json, atomic_write_text
 from csa_nb.experiments import RunSpec, ResultStore, load_trained, transforms_for
 from csa_nb.train import retrain_classifier, cosine_lr, METHODS
 from csa_nb.metrics import predict, per_class_accuracy
+from csa_nb.csa import CSANet
+
+class OneHead(torch.nn.Module):
+    "A two-branch CSA network seen through one of its heads: `backbone` and `head`, as the probe and cRT expect."
+    def __init__(self, backbone, head):
+        super().__init__(); self.backbone, self.head = backbone, head
+    def forward(self, x): return self.head(self.backbone(x))
+
+def reported_head(model: CSANet, method: str) -> OneHead:
+    "The CSA network `model` through the head that `method` reports (its uniform or balanced head; the ensemble has no head of its own)."
+    heads = {'uniform': model.head_u, 'balanced': model.head_b}
+    pred = METHODS[method].predictor
+    if pred not in heads: raise SystemExit(f"{method}: the probe needs the reported predictor to be one head (uniform or balanced), not {pred!r}")
+    return OneHead(model.backbone, heads[pred])
 
 def probe(spec: RunSpec, store: ResultStore) -> dict:
     model, data = load_trained(spec, store, 'cpu')
+    if isinstance(model, CSANet): model = reported_head(model, spec.method)   # CSA: its shared backbone, starting from the reported head
     if not isinstance(getattr(model, 'head', None), torch.nn.Linear):
         raise SystemExit(f"{spec.name}: the probe needs a plain linear head (method {spec.method!r} has {type(getattr(model, 'head', None)).__name__})")
     t0 = time.perf_counter()
