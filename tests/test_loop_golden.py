@@ -111,13 +111,14 @@ if __name__ == '__main__' and '--run' in sys.argv:        # the child process of
     E.PROTOCOLS['toy-lt'] = dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05); E.PROTOCOLS['toy32-lt'] = TOY32
     os.environ.setdefault('CSA_PROGRESS', 'off')
     out = Path(sys.argv[sys.argv.index('--run') + 1])
-    out.write_text(json.dumps({'fingerprint': fingerprint(), 'cases': run_cases(Path(tempfile.mkdtemp()))}))
+    with tempfile.TemporaryDirectory() as d: cases = run_cases(Path(d))       # the runs' files go when the record is made
+    out.write_text(json.dumps({'fingerprint': fingerprint(), 'cases': cases}))
 
 if __name__ == '__main__' and '--record' in sys.argv:
     import tempfile
     for name, fn in (('toy-lt', make_toy), ('toy32-lt', make_toy32)): D.DATASETS[name] = fn
     E.PROTOCOLS['toy-lt'] = dict(arch='lenet2', epochs=2, crt_epochs=2, batch_size=32, lr=0.05); E.PROTOCOLS['toy32-lt'] = TOY32
-    cases = run_cases(Path(tempfile.mkdtemp()))
+    with tempfile.TemporaryDirectory() as d: cases = run_cases(Path(d))
     GOLDEN.parent.mkdir(exist_ok=True)
     GOLDEN.write_text(json.dumps({'fingerprint': fingerprint(), 'cases': cases}, indent=1) + '\n')
     print({k: v['metrics']['all'] for k, v in cases.items()})
