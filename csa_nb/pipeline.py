@@ -197,6 +197,12 @@ def _finished_200(profile: str, cifar10_images, store, dataset: str = 'cifar10-l
     if profile != 'cpu': return []
     return [s for s in target_specs('table2', 'paper', cifar10_images) if (s.dataset, s.imb_factor) == (dataset, imb_factor) and store.has(s)]
 
+def _finished_ratios(profile: str, cifar10_images, store) -> list:
+    "The `cpu` profile's other extra: finished 30-epoch Table 2 runs of CIFAR-10-LT at ratios 50 and 10 (never planned at `cpu`)."
+    if profile != 'cpu': return []
+    return [s for f in (0.02, 0.1) for m in METHODS.values() if m.in_table2
+            if store.has(s := RunSpec.for_profile('cifar10-lt', m.name, 'cpu', imb_factor=f, images=_img('cifar10-lt', cifar10_images)))]
+
 @target('table2', table2_runs, {}, cifar=True)
 def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None):
     "Write `tables/table2.{csv,md}` from the profile's CIFAR runs; return the DataFrame."
@@ -204,6 +210,7 @@ def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None
     out = Path(out or outputs_root()); store = _store(out)
     specs = target_specs('table2', profile, cifar10_images)   # unfinished rows say 'not run'
     specs += _finished_200(profile, cifar10_images, store)   # shown too, as rows at the paper's schedule
+    specs += _finished_ratios(profile, cifar10_images, store)   # and the 30-epoch rows run at ratios 50 and 10
     df = table2_frame(specs, store)
     _write_table(out, 'table2', "Table 2 of the paper: every row in the paper's order with its six values (CIFAR-100-LT and CIFAR-10-LT at imbalance "
                  "100, 50, 10), then the rows beyond the paper, and beside each our top-1 test accuracy (%) of ResNet-32 at the final "

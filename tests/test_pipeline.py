@@ -36,3 +36,25 @@ def test_figure_plans_follow_the_gamma_convention():
     assert [s.method for s in target_specs('fig3', 'cpu')] == ['ce', 'cb-rs', 'csa'] == [s.method for s in target_specs('fig10', 'cpu')]
     assert {s.dataset for s in target_specs('table1', 'paper')} == {'mnist-lt', 'fashion-lt', 'cmnist-lt', 'cifar100-lt', 'imagenet-lt', 'places-lt'}
     assert 'cifar100-lt' not in {s.dataset for s in target_specs('table1', 'cpu')}
+
+def test_table2_cpu_shows_finished_runs_at_ratios_50_and_10(tmp_path):
+    "Runs at ratios 50 and 10 are not planned at `cpu`, but once finished they are rows of Table 2, and against_ce checks their column alone."
+    import json
+    from conftest import ROOT
+    from csa_nb.experiments import RunSpec, ResultStore
+    from csa_nb.pipeline import make_table2, _finished_ratios
+    img = 'cifar10-jpeg.tar.gz'
+    src, store = ResultStore(ROOT / 'outputs' / 'runs'), ResultStore(tmp_path / 'runs')
+    spec = lambda m, f: RunSpec.for_profile('cifar10-lt', m, 'cpu', imb_factor=f, images=img)
+    for m, f, acc in (('ce', 0.01, 60.0), ('ce', 0.02, 66.0), ('crt', 0.02, 70.5), ('cb-rs', 0.02, 65.0), ('la', 0.1, 80.0)):
+        r = json.loads(json.dumps(src.load(spec(m, 0.01))))   # a committed result, renamed and relabelled
+        r['metrics']['all'] = acc; store.save(spec(m, f), r)
+    assert [(s.method, s.imb_factor) for s in _finished_ratios('cpu', img, store)] == [('ce', 0.02), ('crt', 0.02), ('cb-rs', 0.02), ('la', 0.1)]
+    assert _finished_ratios('paper', img, store) == [] and _finished_ratios('smoke', img, store) == []
+    df = make_table2('cpu', tmp_path, img)
+    assert len(df) == 5 and sorted(df[df.imbalance == 50].method) == ['cb-rs', 'ce', 'crt']
+    md = (tmp_path / 'tables' / 'table2.md').read_text()
+    assert '| cRT | 42.3 | 46.8 | 58.1 | 75.7 | 80.4 | 88.3 | C10-50, 30 ep | 70.5 |' in md and '| LA (beyond the paper) |' in md and 'C10-10, 30 ep | 80.0 |' in md
+    c50 = [l for l in md.splitlines() if l.startswith('- C10-50, 30 ep')]
+    assert len(c50) == 1 and 'cRT 70.5' in c50[0]   # the paper's cRT (80.4) is >= 2.5 above its CE at ratio 50; ours is above our CE (66.0) there
+    assert not any(l.startswith('- C10-10,') for l in md.splitlines())   # no CE at ratio 10: that column is not checked
