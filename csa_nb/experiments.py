@@ -34,10 +34,10 @@ _register_methods()
 # %% auto #0
 __all__ = ['PROFILE_CHOICES', 'PROTOCOLS', 'CPU_EPOCHS', 'SMOKE_SUBSET', 'SMOKE_OVERRIDES', 'PROFILE_SEEDS', 'CSA_FIELDS',
            'RNG_CHOICES', 'DEFAULT_MILESTONES', 'CSA_STEP_ORDER', 'METRICS4', 'PAPER_TABLE1', 'AUTHORS_NOTEBOOKS',
-           'TABLE2_COLUMNS', 'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile', 'RunSpec',
-           'ResultStore', 'transforms_for', 'lr_schedule', 'epochs_by_device', 'run_experiment', 'load_trained',
-           'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2', 'table2_frame',
-           'table2_markdown', 'against_ce', 'against_ce_text']
+           'IMB_FACTORS', 'TABLE2_COLUMNS', 'PAPER_TABLE2', 'folder_protocol', 'check_profile', 'default_profile',
+           'RunSpec', 'ResultStore', 'transforms_for', 'lr_schedule', 'epochs_by_device', 'run_experiment',
+           'load_trained', 'ensure_artifacts', 'reference', 'table1_frame', 'table1_markdown', 'paper_table2',
+           'ratio_spec', 'table2_frame', 'table2_markdown', 'against_ce', 'against_ce_text']
 
 # %% ../nbs/10_experiments.ipynb #aa599e68
 PROFILE_CHOICES = ('smoke', 'cpu', 'paper')
@@ -523,7 +523,8 @@ def table1_markdown(df) -> str:
     return '\n'.join(out)
 
 # %% ../nbs/10_experiments.ipynb #c4aa67f7
-TABLE2_COLUMNS = (('cifar100-lt', 0.01), ('cifar100-lt', 0.02), ('cifar100-lt', 0.1), ('cifar10-lt', 0.01), ('cifar10-lt', 0.02), ('cifar10-lt', 0.1))
+IMB_FACTORS = {100: 0.01, 50: 0.02, 10: 0.1}   # Table 2's imbalance ratios (largest / smallest class) -> imb_factor (the inverse)
+TABLE2_COLUMNS = tuple((d, f) for d in ('cifar100-lt', 'cifar10-lt') for f in IMB_FACTORS.values())
 PAPER_TABLE2 = {  # row -> All per TABLE2_COLUMNS (None: not reported)
     'CE': (38.3, 43.9, 55.7, 70.4, 74.8, 86.4), 'Focal Loss': (38.4, 44.3, 55.8, 70.4, 76.7, 86.7),
     'CB-Focal': (39.6, 45.2, 58.0, 74.6, 79.3, 87.1), 'CE-DRS': (41.6, 45.5, 58.1, 75.6, 79.8, 87.4),
@@ -541,6 +542,11 @@ def paper_table2(method: str, dataset: str, imb_factor: float):
     row = PAPER_TABLE2.get(get_method(method).paper_row or '')
     if row is None or (dataset, imb_factor) not in TABLE2_COLUMNS: return None
     return row[TABLE2_COLUMNS.index((dataset, imb_factor))]
+
+def ratio_spec(method: str, ratio: int, dataset: str = 'cifar10-lt', profile: str = 'cpu', **kw) -> RunSpec:
+    "The spec of `method` on `dataset` at one of Table 2's imbalance ratios (100, 50 or 10); `kw` as `RunSpec.for_profile`."
+    if ratio not in IMB_FACTORS: raise ValueError(f"imbalance ratio {ratio!r} is not one of Table 2's: {', '.join(map(str, IMB_FACTORS))}")
+    return RunSpec.for_profile(dataset, method, profile, imb_factor=IMB_FACTORS[ratio], **kw)
 
 # %% ../nbs/10_experiments.ipynb #c09d4f4c
 def _wall(r: dict) -> float:
