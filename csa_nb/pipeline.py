@@ -14,7 +14,7 @@ import numpy as np
 from .core import outputs_root, project_root, mirror_root, atomic_write_text, git_commit, PRECISION_CHOICES
 from .data import DatasetUnavailable
 from .experiments import (RunSpec, ResultStore, run_experiment, table1_frame, table1_markdown, default_profile,
-                                check_profile, PROFILE_SEEDS, PROFILE_CHOICES)
+                                check_profile, PROFILE_SEEDS, PROFILE_CHOICES, IMB_FACTORS, ratio_spec)
 from .train import METHODS, get_method
 
 # %% auto #0
@@ -190,7 +190,7 @@ def table2_runs(profile, cifar10_images=None) -> dict:
         return {('cifar10-lt', 0.01, m): RunSpec.for_profile('cifar10-lt', m, profile, images=_img('cifar10-lt', cifar10_images))
                 for m in methods}
     return {(d, f, m.name): RunSpec.for_profile(d, m.name, profile, imb_factor=f, images=_img(d, cifar10_images))
-            for d in ('cifar10-lt', 'cifar100-lt') for f in (0.01, 0.02, 0.1) for m in METHODS.values() if m.in_table2}
+            for d in ('cifar10-lt', 'cifar100-lt') for f in IMB_FACTORS.values() for m in METHODS.values() if m.in_table2}
 
 def _finished_200(profile: str, cifar10_images, store, dataset: str = 'cifar10-lt', imb_factor: float = 0.01) -> list:
     "The `cpu` profile's extra: finished Table 2 runs of the paper's 200-epoch schedule on the same column (never planned at `cpu`)."
@@ -200,8 +200,8 @@ def _finished_200(profile: str, cifar10_images, store, dataset: str = 'cifar10-l
 def _finished_ratios(profile: str, cifar10_images, store) -> list:
     "The `cpu` profile's other extra: finished 30-epoch Table 2 runs of CIFAR-10-LT at ratios 50 and 10 (never planned at `cpu`)."
     if profile != 'cpu': return []
-    return [s for f in (0.02, 0.1) for m in METHODS.values() if m.in_table2
-            if store.has(s := RunSpec.for_profile('cifar10-lt', m.name, 'cpu', imb_factor=f, images=_img('cifar10-lt', cifar10_images)))]
+    return [s for k in (50, 10) for m in METHODS.values() if m.in_table2
+            if store.has(s := ratio_spec(m.name, k, images=_img('cifar10-lt', cifar10_images)))]
 
 @target('table2', table2_runs, {}, cifar=True)
 def make_table2(profile: str, out: str | Path | None = None, cifar10_images=None):
